@@ -1,0 +1,82 @@
+"""Money: exact Decimals in a store's one currency, integer minor units in SQL (SPEC §1, §4)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
+from typing import TypeAlias
+
+Money: TypeAlias = Decimal
+
+# ISO 4217 exponents that differ from 2; every other three-letter code has 2 decimal places.
+_EXPONENTS: dict[str, int] = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}
+
+
+def currency_code(value: object, *, field: str = "currency") -> str:
+    from .errors import InvalidRecord
+
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise InvalidRecord(f"{field}: {value!r} is not an ISO 4217 currency code such as 'PLN'")
+    return value.upper()
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of a currency (PLN: 2, JPY: 0, KWD: 3)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A Decimal from a Decimal, int or numeric string; None when it is not a finite number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return parsed if parsed.is_finite() else None
+    return None
+
+
+def places(value: Decimal) -> int:
+    """Number of decimal places written in ``value`` (``Decimal('1.50')`` has 2)."""
+    exp = value.normalize().as_tuple().exponent if value == 0 else value.as_tuple().exponent
+    assert isinstance(exp, int)
+    if exp >= 0:
+        return 0
+    # trailing zeros beyond the currency's places are harmless: 1.500 PLN is 1.50 PLN
+    stripped = value.normalize().as_tuple().exponent
+    assert isinstance(stripped, int)
+    return max(0, -stripped)
+
+
+def to_minor(value: Decimal, currency: str) -> int:
+    """Exact integer minor units of a validated amount."""
+    return int(value.scaleb(exponent(currency)))
+
+
+def quantize_money(amount: Fraction, currency: str) -> Decimal:
+    """A money amount (exact fraction of major units) to the currency's minor unit, half-even."""
+    return quantize_fraction(amount, exponent(currency))
+
+
+def quantize_fraction(value: Fraction, digits: int) -> Decimal:
+    """An exact fraction rounded half-even to ``digits`` decimal places, as a Decimal."""
+    scaled = value * (10**digits)
+    rounded = round(scaled)  # Fraction rounds half to even
+    result = Decimal(rounded).scaleb(-digits)
+    return result.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    digits = exponent(currency)
+    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
