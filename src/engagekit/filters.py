@@ -119,7 +119,7 @@ class _And(Filter):
         return self.parts
 
     def __repr__(self) -> str:
-        return " & ".join(_wrap(p, (_Or,)) for p in self.parts)
+        return " & ".join(_wrap(p, (_Or, _AttrCompare)) for p in self.parts)
 
 
 @attrs.frozen(repr=False)
@@ -138,7 +138,7 @@ class _Or(Filter):
         return self.parts
 
     def __repr__(self) -> str:
-        return " | ".join(_wrap(p, (_And,)) for p in self.parts)
+        return " | ".join(_wrap(p, (_And, _AttrCompare)) for p in self.parts)
 
 
 @attrs.frozen(repr=False)
@@ -699,7 +699,12 @@ def _attr_value(value: object, path: str) -> AttrValue:
     raise InvalidFilter(f"{path}: expected a string, number or boolean, got {type(value).__name__} {value!r}")
 
 
-@attrs.frozen(repr=False)
+def _attr_identity(value: AttrValue) -> tuple[bool, AttrValue]:
+    """Booleans match only booleans, so ``True`` and ``1`` (equal in Python) must stay apart."""
+    return (isinstance(value, bool), value)
+
+
+@attrs.frozen(repr=False, eq=False)
 class _AttrCompare(Filter):
     """A custom attribute compared with a value (see docs/filters.md for the typing rules)."""
 
@@ -707,6 +712,17 @@ class _AttrCompare(Filter):
     name: str
     op: str
     values: tuple[AttrValue, ...] = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.name, self.op, tuple(_attr_identity(v) for v in self.values))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _AttrCompare):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __repr__(self) -> str:
         if self.op == "exists":
@@ -749,7 +765,8 @@ class AttributeRef:
     def is_in(self, values: Iterable[object]) -> Filter:
         if isinstance(values, str) or not isinstance(values, Iterable):
             raise InvalidFilter(f"attr({self.name!r}).is_in: expected one collection of values, got {values!r}")
-        clean = sorted({_attr_value(v, f"attr({self.name!r}).is_in") for v in values}, key=_attr_sort_key)
+        unique = {_attr_identity(v): v for v in (_attr_value(v, f"attr({self.name!r}).is_in") for v in values)}
+        clean = sorted(unique.values(), key=_attr_sort_key)
         if not clean:
             raise InvalidFilter(f"attr({self.name!r}).is_in: an empty collection matches nothing")
         return _AttrCompare(self.name, "in", tuple(clean))
