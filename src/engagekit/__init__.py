@@ -8,6 +8,7 @@
 frozenset({'c1'})
 """
 
+from .campaigns import CampaignResult, compare
 from .errors import (
     BatchRejected,
     EngagekitError,
@@ -24,6 +25,7 @@ from .errors import (
     UnknownSegment,
     UnsupportedFilter,
 )
+from .explain import Explanation, Preview
 from .filters import (
     AttributeRef,
     Filter,
@@ -55,6 +57,7 @@ from .filters import (
     unengaged,
     viewed,
 )
+from .live import Campaign, LiveEngine, LogEntry, Segment
 from .metrics import Metrics
 from .model import Contact, Event, EventType, Item
 from .reports import Dashboard, DashboardGroup, LoadReport, Rejection
@@ -65,12 +68,13 @@ from .time import Instant, Window, before, between, ever, last
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttributeRef", "BatchRejected", "Contact", "Dashboard", "DashboardGroup", "EngagekitError",
-    "Event", "EventType", "Filter", "Instant", "InvalidContact", "InvalidEvent", "InvalidFilter",
-    "InvalidInstant", "InvalidRecord", "Item", "LoadReport", "MemoryStore", "Metrics", "Rejection",
+    "Campaign", "LiveEngine", "LogEntry", "Segment",  # SPEC §6 (live/)
+    "AttributeRef", "BatchRejected", "CampaignResult", "Contact", "Dashboard", "DashboardGroup", "EngagekitError",
+    "Event", "EventType", "Explanation", "Filter", "Instant", "InvalidContact", "InvalidEvent", "InvalidFilter",
+    "InvalidInstant", "InvalidRecord", "Item", "LoadReport", "MemoryStore", "Metrics", "Preview", "Rejection",
     "SchemaVersionError", "SegmentCycle", "SegmentInUse", "Store", "StoreUnavailable",
     "UnknownContact", "UnknownSegment", "UnsupportedFilter", "Window", "added_to_cart", "all_of",
-    "any_of", "aov", "attr", "before", "between", "blocked", "city", "clicked", "country", "engaged",
+    "any_of", "aov", "attr", "before", "between", "blocked", "city", "clicked", "compare", "country", "engaged",
     "ever", "everyone", "gender", "has_email", "has_phone", "in_segment", "joined", "language",
     "last", "opened", "ordered", "received", "spent", "status", "subscribed", "subscribed_via",
     "tag", "unengaged", "viewed",

@@ -3,6 +3,18 @@
 Validation, defaults of ``at``, resolving saved segments, the Decimal division of SPEC §4 and the
 assembly of the dashboard live here, once. A concrete store implements only the primitives marked
 "store primitive": how to persist and how to evaluate.
+
+``explain`` and ``preview`` (SPEC §9) are implemented once, in :mod:`engagekit.explain`, over three
+primitives every store provides, so that every store returns the same tree:
+
+- ``_holds(flt, contact_id, at) -> bool``: whether one contact is a member of a resolved filter at
+  ``at``. The default asks ``_members``; a SQL store should override it with a query restricted to
+  that contact.
+- ``_matching_events(leaf, contact_id, span) -> list[tuple[int, str]]``: ``(micros, event id)`` of
+  every event of that contact counted by the count leaf ``leaf`` (its type, product / category /
+  campaign / form match) with ``span.lo <= micros < span.hi`` (``lo`` None is open), in any order.
+- ``_order_values(contact_id, span) -> list[int]``: the values, in integer minor units, of that
+  contact's orders with instants in ``span``.
 """
 
 from __future__ import annotations
@@ -14,12 +26,15 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-from ..errors import BatchRejected, InvalidFilter, InvalidRecord, UnknownSegment
-from ..filters import (
+from engagekit.campaigns import CampaignResultsMixin  # campaign_results (SPEC §10)
+from engagekit.errors import BatchRejected, InvalidFilter, InvalidRecord
+from engagekit.explain import Explanation, Preview, explain, preview
+from engagekit.filters import (
     DEFAULT_TIMEFRAME,
     Filter,
     Visitor,
     _And,
+    _Count,
     _InSegment,
     _Not,
     _Or,
@@ -30,11 +45,13 @@ from ..filters import (
     unengaged,
     view_filter,
 )
-from ..metrics import Metrics, OrderTotals, percent_change, ratio
-from ..model import Contact, Event
-from ..money import currency_code
-from ..reports import STATES, Dashboard, DashboardGroup, LoadReport, Rejection
-from ..time import EVER, Clock, Instant, Window, as_timedelta, instant, utc_now
+from engagekit.metrics import Metrics, OrderTotals, percent_change, ratio
+from engagekit.model import Contact, Event
+from engagekit.money import currency_code
+from engagekit.reports import STATES, Dashboard, DashboardGroup, LoadReport, Rejection
+from engagekit.time import EVER, Clock, Instant, Span, Window, as_timedelta, instant, utc_now
+
+from .segments import SegmentsMixin
 
 OnInvalid = Literal["raise", "skip"]
 ENGAGEMENT_RATE_TIMEFRAME = timedelta(days=30)
@@ -79,7 +96,7 @@ class ValueRows:
     undefined: int
 
 
-class StoreBase(abc.ABC):
+class StoreBase(CampaignResultsMixin, SegmentsMixin, abc.ABC):  # SegmentsMixin: SPEC §6 (stores/segments.py)
     """Shared behaviour of every store; subclasses implement the store primitives."""
 
     currency: str
@@ -150,6 +167,7 @@ class StoreBase(abc.ABC):
 
     def forget(self, contact_id: str) -> bool:
         """Erase a contact and all its events; True when something was erased."""
+        self._forget_segment_data(contact_id)  # its membership log entries (stores/segments.py)
         return self._erase(contact_id)
 
     # --- questions -------------------------------------------------------------------------------
@@ -218,6 +236,25 @@ class StoreBase(abc.ABC):
         rows = self._value_rows(field, flt, self._at(at))
         return label_value_counts(rows)
 
+    # --- explain and preview (SPEC §9) ----------------------------------------------------------
+
+    def explain(self, filter_or_segment_id: str | Filter, contact_id: str, *,
+                at: Instant | None = None) -> Explanation:
+        """Why ``contact_id`` is or is not selected at ``at``: a tree with a verdict per node.
+
+        A segment id explains as its ``in_segment`` node with the saved filter's explanation as its
+        one child. A contact that does not exist at ``at`` raises :class:`~engagekit.UnknownContact`.
+        """
+        flt = self._segment_or_filter(filter_or_segment_id, "filter_or_segment_id")
+        return explain(self, flt, contact_id, self._at(at))
+
+    def preview(self, filter: Filter, *, against: str | Filter, at: Instant | None = None) -> Preview:
+        """How the members of ``filter`` differ from those of ``against`` (a segment id or a filter)."""
+        moment = self._at(at)
+        now = self.members(filter, at=moment)
+        saved = self.members(self._segment_or_filter(against, "against"), at=moment)
+        return preview(now, saved)
+
     # --- segments --------------------------------------------------------------------------------
 
     def resolve(self, flt: Filter) -> Filter:
@@ -228,16 +265,12 @@ class StoreBase(abc.ABC):
 
     def _segment_or_filter(self, value: str | Filter, field: str) -> Filter:
         if isinstance(value, str):
-            from ..filters import in_segment
+            from engagekit.filters import in_segment
 
             return in_segment(value)
         if isinstance(value, Filter):
             return value
         raise InvalidFilter(f"{field}: expected a segment id or a Filter, got {value!r}")
-
-    def _segment_filter(self, segment_id: str) -> Filter:
-        """Store primitive (segments issue): the saved filter of a segment."""
-        raise UnknownSegment(f"segment {segment_id!r} does not exist")
 
     # --- store primitives ------------------------------------------------------------------------
 
@@ -279,7 +312,7 @@ class StoreBase(abc.ABC):
         def states(moment: datetime) -> dict[str, str]:
             existing = self._members(everyone(), moment)
             viewed = self._members(in_view, moment)
-            state = {cid: "outside" for cid in existing - viewed}
+            state = dict.fromkeys(existing - viewed, "outside")
             for name, flt in _classes(timeframe).items():
                 for cid in self._members(_And.of(in_view, flt), moment):
                     state[cid] = name
@@ -291,6 +324,18 @@ class StoreBase(abc.ABC):
             pair = (then.get(cid, "absent"), now.get(cid, "absent"))
             flows[pair] = flows.get(pair, 0) + 1
         return flows
+
+    def _holds(self, flt: Filter, contact_id: str, at: datetime) -> bool:
+        """Whether one contact is among the members of a resolved filter at ``at`` (explain)."""
+        return contact_id in self._members(flt, at)
+
+    @abc.abstractmethod
+    def _matching_events(self, leaf: _Count, contact_id: str, span: Span) -> list[tuple[int, str]]:
+        """``(micros, event id)`` of the contact's events the count leaf counts, instants in ``span``."""
+
+    @abc.abstractmethod
+    def _order_values(self, contact_id: str, span: Span) -> list[int]:
+        """Values in integer minor units of the contact's orders with instants in ``span``."""
 
     @abc.abstractmethod
     def _value_rows(self, field: str, flt: Filter, at: datetime) -> ValueRows:
@@ -338,7 +383,7 @@ class _SegmentResolver(Visitor[Filter]):
         return _Not(f.part.accept(self))
 
     def visit_in_segment(self, f: _InSegment) -> Filter:
-        from ..errors import SegmentCycle
+        from engagekit.errors import SegmentCycle
 
         if f.segment_id in self.trail:
             chain = " → ".join((*self.trail, f.segment_id))

@@ -1,0 +1,166 @@
+"""Import throughput (events/s) and peak memory, CSV and Parquet, into the SQLite and DuckDB stores.
+
+    python benchmarks/import_throughput.py                    # 50k and 200k events
+    python benchmarks/import_throughput.py --sizes 200000,20000000 --stores sqlite --formats csv
+    python benchmarks/import_throughput.py --large            # 200k and 20M events (long)
+
+Each import runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its own: an
+import streams in chunks, so the peak must not grow with the file's size — compare the two sizes.
+The baseline is the same import into a store that keeps nothing (reading, mapping and validating
+only); the ratio shows what storing costs on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADER = ["id", "contact_id", "type", "at", "product_id", "categories", "order_id", "value", "currency",
+          "items", "campaign_id", "url", "form_id"]
+CONTACTS = 10_000
+
+
+def event_row(i: int) -> list[str]:
+    """A deterministic mix: 60% product views, 25% opens, 15% orders with one item."""
+    contact = f"c{i % CONTACTS:05d}"
+    at = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00"
+    kind = i % 20
+    if kind < 12:
+        return [f"e{i}", contact, "product_view", at, f"p{i % 500}", '["bluzy"]', "", "", "", "", "", "", ""]
+    if kind < 17:
+        return [f"e{i}", contact, "email_open", at, "", "", "", "", "", "", f"k{i % 40}", "", ""]
+    items = f'[{{"product_id": "p{i % 500}", "categories": ["bluzy"], "quantity": 1, "price": "49.90"}}]'
+    return [f"e{i}", contact, "order", at, "", "", f"o{i}", "49.90", "PLN", items, "", "", ""]
+
+
+def write_csv(path: Path, n: int) -> None:
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        for i in range(n):
+            writer.writerow(event_row(i))
+
+
+def write_parquet(path: Path, n: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(name, pa.string()) for name in HEADER])
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for start in range(0, n, 100_000):
+            rows = [event_row(i) for i in range(start, min(n, start + 100_000))]
+            columns = {name: [r[j] or None for r in rows] for j, name in enumerate(HEADER)}
+            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+
+
+class NullStore:
+    """Keeps nothing: the baseline (reading, mapping and validating only)."""
+
+    currency = "PLN"
+
+    def add_events(self, events, *, on_invalid="raise"):
+        from engagekit import LoadReport
+
+        return LoadReport(added=len(list(events)))
+
+    def add_contacts(self, contacts, *, on_invalid="raise"):
+        from engagekit import LoadReport
+
+        return LoadReport(added=len(list(contacts)))
+
+
+def make_store(kind: str, folder: Path):
+    if kind == "null":
+        return NullStore()
+    if kind == "sqlite":
+        from engagekit.stores.sql.sqlite import SQLiteStore
+
+        return SQLiteStore(str(folder / "bench.sqlite"), currency="PLN")
+    if kind == "duckdb":
+        from engagekit.stores.sql.duckdb import DuckDBStore
+
+        return DuckDBStore(str(folder / "bench.duckdb"), currency="PLN")
+    raise SystemExit(f"unknown store {kind!r}")
+
+
+def worker(kind: str, source: str, chunk_size: int) -> None:
+    """One import in this process; prints a JSON line with the figures."""
+    from engagekit.io import import_events
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = make_store(kind, Path(folder))
+        start = time.perf_counter()
+        report = import_events(store, source, chunk_size=chunk_size)
+        seconds = time.perf_counter() - start
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"added": report.added, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+
+
+def run(kind: str, source: Path, chunk_size: int) -> dict[str, float] | str:
+    command = [sys.executable, __file__, "--worker", kind, str(source), "--chunk-size", str(chunk_size)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
+        return lines[-1][:100]
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="50000,200000", help="comma-separated event counts")
+    parser.add_argument("--large", action="store_true", help="sizes 200000 and 20000000")
+    parser.add_argument("--stores", default="sqlite,duckdb")
+    parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
+    parser.add_argument("--worker", nargs=2, metavar=("STORE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], args.worker[1], args.chunk_size)
+        return
+    sizes = [200_000, 20_000_000] if args.large else [int(s) for s in args.sizes.split(",")]
+    stores = ["null", *args.stores.split(",")]
+    formats = args.formats.split(",")
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        print(f"{'format':8} {'store':7} {'events':>11} {'seconds':>9} {'events/s':>10} {'vs null':>8} {'peak MiB':>9}")
+        peaks: dict[tuple[str, str], list[float]] = {}
+        for fmt in formats:
+            for size in sizes:
+                source = Path(folder) / f"events-{size}.{fmt}"
+                (write_csv if fmt == "csv" else write_parquet)(source, size)
+                baseline = None
+                for kind in stores:
+                    result = run(kind, source, args.chunk_size)
+                    if isinstance(result, str):
+                        print(f"{fmt:8} {kind:7} {size:>11,} unavailable: {result}")
+                        continue
+                    rate = result["added"] / result["seconds"]
+                    if kind == "null":
+                        baseline = rate
+                    ratio = f"{rate / baseline:7.2f}x" if baseline else "       -"
+                    print(f"{fmt:8} {kind:7} {int(result['added']):>11,} {result['seconds']:>9.1f} {rate:>10,.0f} "
+                          f"{ratio} {result['peak_mib']:>9.0f}", flush=True)
+                    peaks.setdefault((fmt, kind), []).append(result["peak_mib"])
+                os.unlink(source)
+        if len(sizes) > 1:
+            print(f"\npeak memory, {sizes[-1]:,} vs {sizes[0]:,} events (1.00 = flat):")
+            for (fmt, kind), values in peaks.items():
+                if len(values) == len(sizes):
+                    print(f"  {fmt:8} {kind:7} {values[-1] / values[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

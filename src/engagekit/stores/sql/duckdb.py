@@ -1,0 +1,137 @@
+"""DuckDBStore: the fast embedded analytics store (extra ``engagekit[duckdb]``).
+
+Batches load through Arrow: the rows of each table become one ``pyarrow`` table, registered with
+DuckDB and copied with ``INSERT INTO … SELECT`` — DuckDB's columnar fast path, not row-by-row
+inserts. Tables carry no indexes or key constraints (DuckDB scans with zone maps; uniqueness of
+event ids is kept by the shared ingestion, which never stores a known id).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from engagekit.errors import StoreUnavailable
+from engagekit.time import Clock
+
+from .db import Database, Params, TransactionDepth
+from .schema import BIGINT, BOOL, DOUBLE, INT, TABLES, open_schema
+from .store import SQLStore
+
+try:
+    import duckdb
+except ImportError:  # pragma: no cover - depends on the environment
+    duckdb = None  # type: ignore[assignment]
+
+_counter = itertools.count()
+
+
+class DuckDBDatabase(Database):
+    """One DuckDB connection."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: str | os.PathLike[str] | Any) -> None:
+        if duckdb is None:
+            raise StoreUnavailable("DuckDBStore needs the duckdb package: pip install 'engagekit[duckdb]'")
+        if isinstance(path, (str, os.PathLike)):
+            self.path = os.fspath(path)
+            self.conn = duckdb.connect(self.path)
+            self._owned = True
+        else:  # a caller's duckdb connection
+            self.path = "(connection)"
+            self.conn = path
+            self._owned = False
+        self._depth = TransactionDepth()
+
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        bound = dict(params) if isinstance(params, Mapping) else list(params)
+        cursor = self.conn.execute(sql, bound or None)
+        if cursor.description is None:
+            return []
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            self.conn.executemany(sql, [list(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._depth.nest(self.conn.begin, self.conn.commit, self.conn.rollback):
+            yield
+
+    def has_table(self, name: str) -> bool:
+        rows = self.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
+                            "AND table_name = ?", [name])
+        return bool(rows)
+
+    def load(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Append rows to a table through Arrow (one columnar copy)."""
+        import pyarrow as pa
+
+        types = {BIGINT: pa.int64(), INT: pa.int32(), DOUBLE: pa.float64(), BOOL: pa.bool_()}
+        columns = TABLES[table]
+        data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        arrow = pa.table({name: pa.array(values, type=types.get(kind, pa.string()))
+                          for (name, kind), values in zip(columns, data, strict=True)})
+        view = f"_engagekit_load_{next(_counter)}"
+        self.conn.register(view, arrow)
+        try:
+            names = ", ".join(name for name, _ in columns)
+            self.conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+        finally:
+            self.conn.unregister(view)
+
+    def close(self) -> None:
+        if self._owned:
+            self.conn.close()
+
+    def describe(self) -> str:
+        return f"DuckDB database {self.path!r}"
+
+
+class DuckDBStore(SQLStore):
+    """A store in a DuckDB file (or ``":memory:"``, or a caller's DuckDB connection).
+
+    >>> from engagekit import Contact, tag
+    >>> with DuckDBStore(":memory:", currency="PLN") as store:
+    ...     _ = store.add_contacts([Contact(id="c1", tags={"VIP"}, created_at="2026-01-01T00:00:00+00:00")])
+    ...     store.count(tag("vip"), at="2026-06-30T00:00:00+00:00")
+    1
+    """
+
+    _db: DuckDBDatabase
+
+    def __init__(self, path: str | os.PathLike[str] | Any, *, currency: str, clock: Clock | None = None) -> None:
+        super().__init__(currency=currency, clock=clock)
+        self._prefetched = {}
+        self._db = DuckDBDatabase(path)
+        try:
+            open_schema(self._db, self.currency, indexes=False, primary_keys=False)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self._db.load(table, rows)
+
+    def _existing(self, table: str, column: str, ids: Sequence[str]) -> set[str]:
+        if len(ids) <= 500:
+            return super()._existing(table, column, ids)
+        import pyarrow as pa
+
+        view = f"_engagekit_ids_{next(_counter)}"
+        self._db.conn.register(view, pa.table({"id": pa.array(list(ids), type=pa.string())}))
+        try:
+            rows = self._db.execute(f"SELECT id FROM {view} WHERE id IN (SELECT {column} FROM {table})")
+        finally:
+            self._db.conn.unregister(view)
+        return {r[0] for r in rows}
+
+
+__all__ = ["DuckDBDatabase", "DuckDBStore"]

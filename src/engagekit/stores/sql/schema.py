@@ -1,0 +1,252 @@
+"""The tables every SQL store shares, their DDL per dialect, and the ``meta`` table.
+
+Instants are integer microseconds since the epoch (``*_us``), money is integer minor units, text
+attributes have a normalised key column written at ingestion (``text.norm_key``), so queries only
+compare integers and keys. On PostgreSQL every text column is ``COLLATE "C"``: strings order by code
+point, never by the server's locale (SPEC §1 "Order of strings").
+
+Rows for these tables are built here, once, from validated models; each store only chooses how to
+move them into its database (``executemany``, Arrow, ``COPY``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from engagekit.errors import EngagekitError, SchemaVersionError
+from engagekit.filters import profile_key
+from engagekit.model import Contact, Event
+from engagekit.money import to_minor
+from engagekit.text import norm_key
+from engagekit.time import from_micros, to_micros
+
+from .db import Database
+
+SCHEMA_VERSION = "1"
+
+TEXT, BIGINT, INT, DOUBLE, BOOL = "text", "bigint", "int", "double", "bool"
+
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "meta": (("key", TEXT), ("value", TEXT)),
+    "contacts": (
+        ("id", TEXT), ("created_us", BIGINT), ("status", TEXT), ("email", TEXT), ("phone", TEXT),
+        ("first_name", TEXT), ("last_name", TEXT), ("city", TEXT), ("country", TEXT),
+        ("language", TEXT), ("gender", TEXT), ("city_key", TEXT), ("country_key", TEXT),
+        ("language_key", TEXT), ("gender_key", TEXT), ("tags", TEXT), ("attributes", TEXT),
+    ),
+    "contact_tags": (("contact_id", TEXT), ("tag", TEXT), ("tag_key", TEXT)),
+    "contact_attributes": (
+        ("contact_id", TEXT), ("name", TEXT), ("kind", TEXT), ("num", DOUBLE), ("str_key", TEXT),
+        ("bool", BOOL),
+    ),
+    "events": (
+        ("id", TEXT), ("contact_id", TEXT), ("type", TEXT), ("at_us", BIGINT), ("product_id", TEXT),
+        ("order_id", TEXT), ("value_minor", BIGINT), ("currency", TEXT), ("campaign_id", TEXT),
+        ("url", TEXT), ("form_id", TEXT),
+    ),
+    # one row per product line: the product of a view / add-to-cart (item_no 0) or an order's item
+    "items": (
+        ("event_id", TEXT), ("contact_id", TEXT), ("type", TEXT), ("at_us", BIGINT), ("item_no", INT),
+        ("product_id", TEXT), ("quantity", INT), ("price", TEXT),
+    ),
+    # one row per (product line, non-blank category)
+    "item_categories": (
+        ("event_id", TEXT), ("contact_id", TEXT), ("type", TEXT), ("at_us", BIGINT), ("item_no", INT),
+        ("category", TEXT), ("cat_key", TEXT),
+    ),
+}
+
+PRIMARY_KEYS = {"meta": ("key",), "contacts": ("id",), "events": ("id",),
+                "contact_attributes": ("contact_id", "name")}
+
+INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("events", ("type", "at_us")),
+    ("events", ("contact_id", "type", "at_us")),
+    ("items", ("type", "product_id", "at_us")),
+    ("items", ("contact_id",)),
+    ("items", ("event_id",)),
+    ("item_categories", ("type", "cat_key", "at_us")),
+    ("item_categories", ("contact_id",)),
+    ("contact_tags", ("tag_key", "contact_id")),
+    ("contact_tags", ("contact_id",)),
+    ("contact_attributes", ("name", "contact_id")),
+    ("contacts", ("created_us",)),
+    ("contacts", ("city_key",)),
+)
+
+# PostgreSQL limits a B-tree entry to about 2.7 kB, and ids, names and keys are unbounded text (a
+# 10 kB product id is valid). So text columns get HASH indexes there (any length, equality only),
+# key constraints are left to the store (which never stores a known event id), and B-trees index
+# integers only.
+PG_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("events", "btree", "type, at_us"),
+    ("events", "hash", "id"),
+    ("events", "hash", "contact_id"),
+    ("items", "hash", "product_id"),
+    ("items", "hash", "contact_id"),
+    ("items", "hash", "event_id"),
+    ("item_categories", "hash", "cat_key"),
+    ("item_categories", "hash", "contact_id"),
+    ("item_categories", "hash", "event_id"),
+    ("contact_tags", "hash", "tag_key"),
+    ("contact_tags", "hash", "contact_id"),
+    ("contact_attributes", "hash", "contact_id"),
+    ("contacts", "hash", "id"),
+    ("contacts", "btree", "created_us"),
+)
+
+CONTACT_TABLES = ("contacts", "contact_tags", "contact_attributes")
+EVENT_TABLES = ("events", "items", "item_categories")
+
+
+class CurrencyMismatch(EngagekitError, ValueError):
+    """A database was written for another currency than the one the store was opened with."""
+
+
+_TYPES = {
+    "sqlite": {TEXT: "TEXT", BIGINT: "INTEGER", INT: "INTEGER", DOUBLE: "REAL", BOOL: "INTEGER"},
+    "duckdb": {TEXT: "VARCHAR", BIGINT: "BIGINT", INT: "INTEGER", DOUBLE: "DOUBLE", BOOL: "BOOLEAN"},
+    "postgres": {TEXT: 'TEXT COLLATE "C"', BIGINT: "BIGINT", INT: "INTEGER", DOUBLE: "DOUBLE PRECISION",
+                 BOOL: "BOOLEAN"},
+}
+
+
+def ddl(db: Database, *, indexes: bool = True, primary_keys: bool = True) -> list[str]:
+    """CREATE statements for every table (and index) in ``db``'s dialect."""
+    types = _TYPES[db.dialect]
+    statements = []
+    for table, columns in TABLES.items():
+        cols = [f"{name} {types[kind]}" for name, kind in columns]
+        if primary_keys and table in PRIMARY_KEYS and db.dialect != "postgres":
+            cols.append(f"PRIMARY KEY ({', '.join(PRIMARY_KEYS[table])})")
+        statements.append(f"CREATE TABLE IF NOT EXISTS {db.table(table)} ({', '.join(cols)})")
+    if indexes and db.dialect == "postgres":
+        for table, method, spec in PG_INDEXES:
+            name = f"ix_{table}_{spec.replace(', ', '_')}"
+            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(table)} USING {method} ({spec})")
+    elif indexes:
+        for table, keys in INDEXES:
+            name = f"ix_{table}_{'_'.join(keys)}"
+            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(table)} ({', '.join(keys)})")
+    return statements
+
+
+def open_schema(db: Database, currency: str, *, indexes: bool = True, primary_keys: bool = True) -> None:
+    """Create the tables of a new database, or check the version and currency of an existing one."""
+    if db.has_table("meta"):
+        rows = dict(db.execute(f"SELECT key, value FROM {db.table('meta')}"))
+        version = rows.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{db.describe()}: written with engagekit schema version {version!r}; this engagekit "
+                f"reads version {SCHEMA_VERSION!r} (open it with the engagekit that wrote it, or export "
+                f"and re-import the data)"
+            )
+        stored = rows.get("currency")
+        if stored != currency:
+            raise CurrencyMismatch(
+                f"currency: {db.describe()} holds amounts in {stored!r}; it cannot be opened with "
+                f"currency={currency!r} (pass currency={stored!r})"
+            )
+        return
+    with db.transaction():
+        for statement in ddl(db, indexes=indexes, primary_keys=primary_keys):
+            db.execute(statement)
+        db.executemany(f"INSERT INTO {db.table('meta')} (key, value) VALUES (?, ?)",
+                       [("schema_version", SCHEMA_VERSION), ("currency", currency)])
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+def _attr_json(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return {"float": repr(value)}
+    return value
+
+
+def _attr_from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "decimal" in value:
+            return Decimal(value["decimal"])
+        return float(value["float"])
+    return value
+
+
+def as_float(value: int | float | Decimal) -> float:
+    """A number as float64, the way custom attributes compare (huge integers become ±inf)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def contact_rows(contacts: Iterable[Contact]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of the contact tables for these contacts."""
+    out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in CONTACT_TABLES}
+    for c in contacts:
+        attributes = {k: _attr_json(v) for k, v in c.attributes.items()}
+        out["contacts"].append((
+            c.id, to_micros(c.created_at), c.status, c.email, c.phone, c.first_name, c.last_name,
+            c.city, c.country, c.language, c.gender,
+            profile_key("city", c.city), profile_key("country", c.country),
+            profile_key("language", c.language), profile_key("gender", c.gender),
+            json.dumps(sorted(c.tags), ensure_ascii=False), json.dumps(attributes, ensure_ascii=False),
+        ))
+        for tag in sorted(c.tags):
+            key = norm_key(tag)
+            if key is not None:
+                out["contact_tags"].append((c.id, tag, key))
+        for name, value in c.attributes.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                out["contact_attributes"].append((c.id, name, "bool", None, None, value))
+            elif isinstance(value, str):
+                out["contact_attributes"].append((c.id, name, "str", None, norm_key(value) or "", None))
+            else:
+                out["contact_attributes"].append((c.id, name, "num", as_float(value), None, None))
+    return out
+
+
+def event_rows(events: Iterable[Event], currency: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of the event tables for these (validated, new) events."""
+    out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in EVENT_TABLES}
+    events_out, items_out, cats_out = out["events"], out["items"], out["item_categories"]
+    for e in events:
+        at_us = to_micros(e.at)
+        value_minor = None if e.value is None else to_minor(e.value, currency)
+        events_out.append((e.id, e.contact_id, e.type, at_us, e.product_id, e.order_id, value_minor,
+                           e.currency, e.campaign_id, e.url, e.form_id))
+        if e.type == "order":
+            lines: Iterable[tuple[str, tuple[str, ...], int | None, str | None]] = [
+                (item.product_id, item.categories, item.quantity, str(item.price)) for item in e.items]
+        elif e.product_id is not None:
+            lines = [(e.product_id, e.categories, None, None)]
+        else:
+            lines = []
+        for item_no, (product_id, categories, quantity, price) in enumerate(lines):
+            items_out.append((e.id, e.contact_id, e.type, at_us, item_no, product_id, quantity, price))
+            for category in categories:
+                key = norm_key(category)
+                if key is not None:
+                    cats_out.append((e.id, e.contact_id, e.type, at_us, item_no, category, key))
+    return out
+
+
+CONTACT_COLUMNS = "id, created_us, status, email, phone, first_name, last_name, city, country, language, " \
+                  "gender, tags, attributes"
+
+
+def contact_from_row(row: tuple[Any, ...]) -> Contact:
+    """The Contact of a row selected with :data:`CONTACT_COLUMNS`."""
+    (cid, created_us, status, email, phone, first_name, last_name, city, country, language, gender,
+     tags, attributes) = row
+    attrs: Mapping[str, Any] = {k: _attr_from_json(v) for k, v in json.loads(attributes).items()}
+    return Contact(id=cid, created_at=from_micros(int(created_us)), status=status, email=email, phone=phone,
+                   first_name=first_name, last_name=last_name, city=city, country=country,
+                   language=language, gender=gender, tags=frozenset(json.loads(tags)), attributes=attrs)

@@ -1,0 +1,78 @@
+"""SQLiteStore: the embedded, persistent default (standard library only)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from engagekit.time import Clock
+
+from .db import Database, Params, TransactionDepth
+from .schema import open_schema
+from .store import SQLStore
+
+
+class SQLiteDatabase(Database):
+    """One ``sqlite3`` connection in autocommit mode; ``transaction()`` opens ``BEGIN IMMEDIATE``."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._depth = TransactionDepth()
+        if self.path not in ("", ":memory:"):
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        self.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache
+
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        cursor = self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._depth.nest(lambda: self.conn.execute("BEGIN IMMEDIATE"),
+                              lambda: self.conn.execute("COMMIT"),
+                              lambda: self.conn.execute("ROLLBACK")):
+            yield
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def describe(self) -> str:
+        return f"SQLite database {self.path!r}"
+
+
+class SQLiteStore(SQLStore):
+    """A store in one SQLite file (WAL mode), or in memory with ``":memory:"``.
+
+    >>> from engagekit import Contact, city
+    >>> with SQLiteStore(":memory:", currency="PLN") as store:
+    ...     _ = store.add_contacts([Contact(id="c1", city="Kraków", created_at="2026-01-01T00:00:00+00:00")])
+    ...     store.members(city("KRAKÓW"), at="2026-06-30T00:00:00+00:00")
+    frozenset({'c1'})
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, currency: str, clock: Clock | None = None) -> None:
+        super().__init__(currency=currency, clock=clock)
+        self._prefetched = {}
+        self._db = SQLiteDatabase(path)
+        try:
+            open_schema(self._db, self.currency)
+        except BaseException:
+            self._db.close()
+            raise
+
+
+__all__ = ["SQLiteDatabase", "SQLiteStore"]

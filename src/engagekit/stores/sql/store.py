@@ -1,0 +1,273 @@
+"""What the SQL stores share: every store primitive, answered by compiled SQL.
+
+A concrete store supplies a :class:`~engagekit.stores.sql.db.Database` and, where its database has
+a faster path than ``executemany``, overrides :meth:`SQLStore._insert` (Arrow for DuckDB, ``COPY``
+for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlglot import exp
+
+from engagekit.filters import DEFAULT_TIMEFRAME, Filter, _And, _Count, engaged, view_filter
+from engagekit.metrics import Metrics, OrderTotals
+from engagekit.model import Contact, Event
+from engagekit.reports import Dashboard
+from engagekit.stores.base import (
+    DASHBOARD_LOOKBACK,
+    ENGAGEMENT_RATE_TIMEFRAME,
+    StoreBase,
+    ValueRows,
+    _classes,
+)
+from engagekit.stores.campaign_sql import CampaignSQL  # campaign_results (SPEC §10)
+from engagekit.time import EVER, Instant, Span, Window, as_timedelta
+
+from . import compiler
+from .db import Database
+from .schema import (
+    CONTACT_COLUMNS,
+    CONTACT_TABLES,
+    EVENT_TABLES,
+    TABLES,
+    contact_from_row,
+    contact_rows,
+    event_rows,
+)
+
+_STATES = ("engaged", "unengaged", "blocked")
+
+
+class SQLStore(CampaignSQL, StoreBase):
+    """A store whose questions are answered inside a SQL database (SQLite, DuckDB, PostgreSQL)."""
+
+    _db: Database
+    _schema: str | None = None
+    _prefetched: dict[Hashable, Any]
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    def _init_prefetch(self) -> None:
+        self._prefetched = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (a caller's own connection or pool is left open)."""
+        self._db.close()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- running compiled SQL --------------------------------------------------------------------
+
+    def _run(self, tree: exp.Expr, query: compiler.Query) -> list[tuple[Any, ...]]:
+        return self._db.execute(compiler.render(tree, self.dialect, self._schema), query.params)
+
+    def sql(self, flt: Filter, *, at: Instant | None = None) -> tuple[str, dict[str, object]]:
+        """The SQL and parameters this store runs for ``members(flt, at=at)`` (for reading and tuning)."""
+        select, q = compiler.members_select(self.resolve(flt), self._at(at), self.currency)
+        return compiler.render(select, self.dialect, self._schema), q.params
+
+    # --- ingestion -------------------------------------------------------------------------------
+
+    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows into one table (inside the caller's transaction)."""
+        if not rows:
+            return
+        columns = [name for name, _ in TABLES[table]]
+        self._db.executemany(
+            f"INSERT INTO {self._db.table(table)} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            rows)
+
+    def _existing(self, table: str, column: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` appear in ``table.column``."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT {column} FROM {self._db.table(table)} WHERE {column} IN ({', '.join('?' * len(chunk))})",
+                chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def _delete_contacts(self, ids: Sequence[str], tables: Sequence[str]) -> int:
+        """Delete the rows of these contacts from ``tables``; the number of ``contacts`` rows deleted."""
+        deleted = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for table in tables:
+                column = "id" if table == "contacts" else "contact_id"
+                if table == "contacts":
+                    deleted += len(self._db.execute(
+                        f"SELECT id FROM {self._db.table(table)} WHERE id IN ({marks})", chunk))
+                self._db.execute(f"DELETE FROM {self._db.table(table)} WHERE {column} IN ({marks})", chunk)
+        return deleted
+
+    def _store_contacts(self, contacts: list[Contact]) -> tuple[int, int]:
+        rows = contact_rows(contacts)
+        ids = [c.id for c in contacts]
+        with self._db.transaction():
+            existing = self._existing("contacts", "id", ids)
+            if existing:
+                self._delete_contacts(sorted(existing), CONTACT_TABLES)
+            for table in CONTACT_TABLES:
+                self._insert(table, rows[table])
+        return len(ids) - len(existing), len(existing)
+
+    def _known_event_ids(self, ids: list[str]) -> set[str]:
+        return self._existing("events", "id", ids)
+
+    def _store_events(self, events: list[Event]) -> None:
+        rows = event_rows(events, self.currency)
+        with self._db.transaction():
+            for table in EVENT_TABLES:
+                self._insert(table, rows[table])
+
+    def _get_contact(self, contact_id: str) -> Contact | None:
+        rows = self._db.execute(
+            f"SELECT {CONTACT_COLUMNS} FROM {self._db.table('contacts')} WHERE id = ?", [contact_id])
+        return contact_from_row(rows[0]) if rows else None
+
+    def _erase(self, contact_id: str) -> bool:
+        with self._db.transaction():
+            found = bool(self._db.execute(
+                f"SELECT 1 FROM {self._db.table('contacts')} WHERE id = ?", [contact_id]))
+            found = found or bool(self._db.execute(
+                f"SELECT 1 FROM {self._db.table('events')} WHERE contact_id = ? LIMIT 1", [contact_id]))
+            self._delete_contacts([contact_id], (*CONTACT_TABLES, *EVENT_TABLES))
+        return found
+
+    # --- questions -------------------------------------------------------------------------------
+
+    def _members(self, flt: Filter, at: datetime) -> frozenset[str]:
+        select, q = compiler.members_select(flt, at, self.currency)
+        return frozenset(r[0] for r in self._run(select, q))
+
+    def _count(self, flt: Filter, at: datetime) -> int:
+        cached = self._prefetched.get(("count", flt, at))
+        if cached is not None:
+            return int(cached)
+        select, q = compiler.members_select(flt, at, self.currency, count=True)
+        return int(self._run(select, q)[0][0])
+
+    def _totals_and_engaged(self, flt: Filter, at: datetime, within: Window) -> tuple[OrderTotals, int]:
+        select, q = compiler.totals_select(flt, at, within, self.currency, ENGAGEMENT_RATE_TIMEFRAME)
+        contacts, eng, customers, orders, revenue, span, gaps = self._run(select, q)[0]
+        totals = OrderTotals(contacts=int(contacts), customers=int(customers), orders=int(orders or 0),
+                             revenue_minor=int(revenue or 0), tbo_span=int(span or 0), tbo_gaps=int(gaps or 0))
+        return totals, int(eng or 0)
+
+    def _order_totals(self, flt: Filter, at: datetime, within: Window) -> OrderTotals:
+        cached = self._prefetched.get(("totals", flt, at, within))
+        if cached is not None:
+            assert isinstance(cached, OrderTotals)
+            return cached
+        return self._totals_and_engaged(flt, at, within)[0]
+
+    def metrics(self, filter: Filter, *, at: Instant | None = None, within: Window = EVER) -> Metrics:
+        """SPEC §4 metrics in one statement (totals and the engaged count together)."""
+        if not isinstance(within, Window):
+            return super().metrics(filter, at=at, within=within)  # the base names the error
+        moment = self._at(at)
+        resolved = self.resolve(filter)
+        totals, engaged_count = self._totals_and_engaged(resolved, moment, within)
+        return Metrics.from_totals(totals, engaged_count, self.currency)
+
+    def _flows(self, in_view: Filter, timeframe: timedelta, at: datetime,
+               before: datetime) -> dict[tuple[str, str], int]:
+        cached = self._prefetched.get(("flows", in_view, timeframe, at, before))
+        if cached is not None:
+            assert isinstance(cached, dict)
+            return cached
+        return self._dashboard_rows(in_view, timeframe, at, before)[0]
+
+    def _dashboard_rows(self, in_view: Filter, timeframe: timedelta, at: datetime, before: datetime,
+                        ) -> tuple[dict[tuple[str, str], int], dict[str, tuple[OrderTotals, int]]]:
+        select, q = compiler.dashboard_select(in_view, timeframe, at, before, currency=self.currency,
+                                              engaged_timeframe=ENGAGEMENT_RATE_TIMEFRAME)
+        flows: dict[tuple[str, str], int] = {}
+        sums: dict[str, list[int]] = {s: [0] * 7 for s in _STATES}
+        for sb, sn, contacts, *rest in self._run(select, q):
+            flows[(sb, sn)] = flows.get((sb, sn), 0) + int(contacts)
+            if sn in sums:
+                acc = sums[sn]
+                for i, value in enumerate((contacts, *rest)):
+                    acc[i] += int(value or 0)
+        groups = {}
+        for state, (contacts, eng, customers, orders, revenue, span, gaps) in sums.items():
+            groups[state] = (OrderTotals(contacts=contacts, customers=customers, orders=orders,
+                                         revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps), eng)
+        return flows, groups
+
+    def engagement(self, *, at: Instant | None = None, timeframe: timedelta = DEFAULT_TIMEFRAME,
+                   view: str = "subscribed+unknown") -> Dashboard:
+        """The contacts dashboard of SPEC §5 in one statement; assembled by the shared base."""
+        timeframe = as_timedelta(timeframe, field="timeframe")
+        in_view = view_filter(view)
+        moment = self._at(at)
+        before = moment - DASHBOARD_LOOKBACK
+        flows, groups = self._dashboard_rows(in_view, timeframe, moment, before)
+        prefetched: dict[Hashable, Any] = {("flows", in_view, timeframe, moment, before): flows}
+        classes = _classes(timeframe)
+        for state in _STATES:
+            group_filter = _And.of(in_view, classes[state])
+            totals, engaged_count = groups[state]
+            prefetched[("totals", group_filter, moment, EVER)] = totals
+            prefetched[("count", _And.of(group_filter, engaged(timeframe=ENGAGEMENT_RATE_TIMEFRAME)), moment)] = \
+                engaged_count
+        self._prefetched = prefetched
+        try:
+            return super().engagement(at=moment, timeframe=timeframe, view=view)
+        finally:
+            self._prefetched = {}
+
+    # --- explain (one contact) -------------------------------------------------------------------
+
+    def _holds(self, flt: Filter, contact_id: str, at: datetime) -> bool:
+        select, q = compiler.one_contact(flt, contact_id, at, self.currency)
+        rows = self._run(select, q)
+        return bool(rows) and int(rows[0][0]) == 1
+
+    def _matching_events(self, leaf: _Count, contact_id: str, span: Span) -> list[tuple[int, str]]:
+        if span.empty:
+            return []
+        tree, q = compiler.matching_events_select(leaf, contact_id, span)
+        return [(int(at_us), str(eid)) for at_us, eid in self._run(tree, q)]
+
+    def _order_values(self, contact_id: str, span: Span) -> list[int]:
+        if span.empty:
+            return []
+        tree, q = compiler.order_values_select(contact_id, span)
+        return [int(v) for (v,) in self._run(tree, q)]
+
+    def _value_rows(self, field: str, flt: Filter, at: datetime) -> ValueRows:
+        tree, q = compiler.value_rows_select(field, flt, at, self.currency)
+        spellings: list[tuple[str, str, int]] = []
+        groups: dict[str, int] = {}
+        undefined = 0
+        profile = field in ("city", "country", "language", "gender")
+        for kind, key, spelling, count in self._run(tree, q):
+            n = int(count)
+            if kind == "u" or key is None:
+                undefined += n
+            elif kind == "s":
+                spellings.append((key, spelling, n))
+                if profile:
+                    groups[key] = groups.get(key, 0) + n
+            else:
+                groups[key] = n
+        return ValueRows(spellings=spellings, groups=groups, undefined=undefined)
+
+
+__all__ = ["SQLStore"]
