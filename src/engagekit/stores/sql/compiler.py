@@ -648,6 +648,12 @@ def render(tree: exp.Expr, dialect: str, schema: str | None = None) -> str:
     return tree.sql(dialect=dialect)
 
 
+def used_params(tree: exp.Expr, query: Query) -> dict[str, object]:
+    """The parameters whose placeholders are in the tree (folding ``FALSE AND …`` drops some)."""
+    names = {node.name for node in tree.find_all(exp.Placeholder)}
+    return {name: value for name, value in query.params.items() if name in names}
+
+
 def compile_members(flt: Filter, at: datetime, dialect: str, *, currency: str = "PLN",
                     schema: str | None = None) -> tuple[str, dict[str, object]]:
     """SQL and parameters selecting the ids of a filter's members: what a store runs, for reading.
@@ -661,8 +667,8 @@ def compile_members(flt: Filter, at: datetime, dialect: str, *, currency: str = 
     {'p0': 1782777600000000, 'p1': 'kraków'}
     """
     select, q = members_select(flt, at, currency)
-    return render(select, dialect, schema), q.params
+    return render(select, dialect, schema), used_params(select, q)
 
 
 __all__ = ["Compiler", "Query", "compile_members", "dashboard_select", "members_select", "one_contact",
-           "render", "totals_select", "value_rows_select"]
+           "render", "totals_select", "used_params", "value_rows_select"]

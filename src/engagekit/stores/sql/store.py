@@ -71,12 +71,12 @@ class SQLStore(CampaignSQL, StoreBase):
     # --- running compiled SQL --------------------------------------------------------------------
 
     def _run(self, tree: exp.Expr, query: compiler.Query) -> list[tuple[Any, ...]]:
-        return self._db.execute(compiler.render(tree, self.dialect, self._schema), query.params)
+        return self._db.execute(compiler.render(tree, self.dialect, self._schema), compiler.used_params(tree, query))
 
     def sql(self, flt: Filter, *, at: Instant | None = None) -> tuple[str, dict[str, object]]:
         """The SQL and parameters this store runs for ``members(flt, at=at)`` (for reading and tuning)."""
         select, q = compiler.members_select(self.resolve(flt), self._at(at), self.currency)
-        return compiler.render(select, self.dialect, self._schema), q.params
+        return compiler.render(select, self.dialect, self._schema), compiler.used_params(select, q)
 
     # --- ingestion -------------------------------------------------------------------------------
 
