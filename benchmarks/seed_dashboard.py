@@ -409,7 +409,13 @@ def open_store(kind: str, workdir: str, pg: str | None) -> Any:
 
 def worker(kind: str, size: int, seed: int, repeat: int, workdir: str, pg: str | None,
            with_pandas: bool) -> dict[str, Any]:
+    """Run one contender; print the figures so far as a JSON line after each phase (a parent that
+    gives up on a slow phase still gets the earlier ones)."""
     out: dict[str, Any] = {"kind": kind, "size": size}
+
+    def emit() -> None:
+        print(json.dumps(out), flush=True)
+
     started = time.perf_counter()
     shop = generate(contacts=size, seed=seed)
     out["generate_contacts_s"] = time.perf_counter() - started
@@ -424,6 +430,7 @@ def worker(kind: str, size: int, seed: int, repeat: int, workdir: str, pg: str |
         out["rss_mib"] = maxrss_mib()
         out["dashboard_s"], (views, segments) = best_of(repeat, lambda: pandas_dashboard(frames, shop.now))
         out["digest"] = digest(views, segments)
+        emit()
         return out
     store = open_store(kind, workdir, pg)
     started = time.perf_counter()
@@ -435,19 +442,29 @@ def worker(kind: str, size: int, seed: int, repeat: int, workdir: str, pg: str |
         pass
     out["gen_events_s"] = time.perf_counter() - started
     gc.collect()
-    out["dashboard_s"], out["digest"] = best_of(repeat, lambda: store_digest(store, shop.now))
-    out["rss_mib"] = maxrss_mib()
+    emit()
     db = getattr(store, "_db", None)
     if db is not None:
         out["sql_s"], (views, segments) = best_of(repeat, lambda: plain_sql_dashboard(db, shop.now))
         out["sql_digest"] = digest(views, segments)
+        emit()
+    out["dashboard_s"], out["digest"] = best_of(repeat, lambda: store_digest(store, shop.now))
+    out["rss_mib"] = maxrss_mib()
+    emit()
     with contextlib.suppress(Exception):
         store.close()
     if with_pandas:  # the baseline again, in this process, right after: a ratio robust to a busy machine
         frames = pandas_frames(shop)
         out["pandas_s"], (views, segments) = best_of(repeat, lambda: pandas_dashboard(frames, shop.now))
         out["pandas_digest"] = digest(views, segments)
+        emit()
     return out
+
+
+def _last_json(stdout: str | bytes | None) -> dict[str, Any] | None:
+    text = stdout.decode() if isinstance(stdout, bytes) else (stdout or "")
+    lines = [line for line in text.strip().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
 
 
 def run_worker(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -460,12 +477,14 @@ def run_worker(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]
             cmd.append("--no-pandas")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            return {"kind": kind, "size": size, "error": f"did not finish within --timeout {args.timeout:.0f} s"}
-        if proc.returncode != 0:
+        except subprocess.TimeoutExpired as exc:
+            partial = _last_json(exc.stdout) or {"kind": kind, "size": size}
+            partial["error"] = f"gave up after --timeout {args.timeout:.0f} s"
+            return partial
+        result = _last_json(proc.stdout)
+        if proc.returncode != 0 or result is None:
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            return {"kind": kind, "size": size, "error": tail}
-        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+            return {**(result or {"kind": kind, "size": size}), "error": tail}
         return result
 
 
@@ -487,34 +506,36 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def report(size: int, results: list[dict[str, Any]]) -> bool:
     print(f"\n## {size:,} contacts")
-    base = next((r for r in results if r["kind"] == "pandas" and "error" not in r), None)
+    base = next((r for r in results if r["kind"] == "pandas" and "digest" in r), None)
     digests = {r[k] for r in results for k in ("digest", "sql_digest", "pandas_digest") if k in r}
     rows = []
     for r in results:
-        if "error" in r:
-            rows.append([r["kind"], "error: " + r["error"][:80], *[""] * 8])
+        if "load_s" not in r:
+            rows.append([r["kind"], "error: " + r.get("error", "?")[:100], *[""] * 8])
             continue
+        dash, sql = r.get("dashboard_s"), r.get("sql_s")
         pandas_s = r.get("pandas_s", base["dashboard_s"] if base else None)
-        ratio = f"{r['dashboard_s'] / pandas_s:.2f}x" if pandas_s else "-"
-        sql = r.get("sql_s")
+        answers = [r[k] for k in ("digest", "sql_digest", "pandas_digest") if k in r]
+        same = len(set(answers)) == 1 and (base is None or answers[0] == base["digest"])
         rows.append([
-            r["kind"], f"{r['events']:,}", fmt_s(r["load_s"]),
-            f"{r['events'] / r['load_s']:,.0f}/s",
-            fmt_s(r["dashboard_s"]), ratio if r["kind"] != "pandas" else "1.00x",
-            fmt_s(sql), f"{r['dashboard_s'] / sql:.2f}x" if sql else "-",
-            f"{r['rss_mib']:,.0f} MiB (base {r['rss_base_mib']:,.0f})",
-            "ok" if all(r.get(k, r["digest"]) == r["digest"] for k in ("sql_digest", "pandas_digest"))
-            and r["digest"] == (base or r)["digest"] else "DIFFERS",
+            r["kind"], f"{r['events']:,}", fmt_s(r["load_s"]), f"{r['events'] / r['load_s']:,.0f}/s",
+            fmt_s(dash) if dash is not None else "gave up",
+            f"{dash / pandas_s:.2f}x" if dash is not None and pandas_s else "-",
+            fmt_s(sql), f"{dash / sql:.2f}x" if dash is not None and sql else "-",
+            f"{r['rss_mib']:,.0f} MiB (base {r['rss_base_mib']:,.0f})" if "rss_mib" in r else "-",
+            ("ok" if same else "DIFFERS") if answers else "-",
         ])
+        if "error" in r:
+            print(f"{r['kind']}: {r['error']}")
     print_table(["contender", "events", "load", "load rate", "dashboard", "vs pandas", "plain SQL",
                  "vs SQL", "peak RSS", "answer"], rows)
-    gen = next((r for r in results if "gen_events_s" in r), None)
     print("(vs pandas: dashboard time / the pandas baseline's, run again in the same worker process)")
+    gen = next((r for r in results if "gen_events_s" in r), None)
     if gen:
         print(f"(load includes generating the events: {fmt_s(gen['gen_events_s'])} of it on its own; "
               f"pandas 'load' builds its frames from raw rows)")
-    agree = len(digests) <= 1
-    print("all answers agree" if agree else f"ANSWERS DIFFER: {sorted(digests)}")
+    agree = len(digests) <= 1 and not any("error" in r for r in results)
+    print("all answers agree" if len(digests) <= 1 else f"ANSWERS DIFFER: {sorted(digests)}")
     return agree
 
 

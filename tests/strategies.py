@@ -82,7 +82,8 @@ EVENT_TYPES = ["product_view", "add_to_cart", "order", "email_sent", "email_open
                "soft_bounce", "spam_complaint", "subscribe", "unsubscribe"]
 ATTR_NAMES = ["points", "plan", "flag"]
 ATTR_VALUES: list[Any] = [0, 1, 40, 100, 100.0, 99.5, Decimal("100"), Decimal("12.50"), -3, True, False, "gold",
-                          "Gold", " GOLD ", "silver", "bronze", "ä", unicodedata.normalize("NFD", "ä"), "b", None]
+                          "Gold", " GOLD ", "silver", "bronze", "ä", unicodedata.normalize("NFD", "ä"), "b", "", "  ",
+                          None]
 
 
 @st.composite

@@ -12,8 +12,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from fractions import Fraction
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from engagekit import CampaignResult, Contact, EngagekitError, Event, compare
 from engagekit.campaigns import (
     CampaignTotals,
     _round_surd,
+    by_segment,
     event_rows,
     pool,
     totals_from_rows,
@@ -511,14 +511,43 @@ def test_wilson_matches_the_float_formula(k: int, extra: int) -> None:
     assert Decimal(0) <= lo <= hi <= Decimal(1)
 
 
-def test_exact_rounding_of_surds_at_a_tie() -> None:
-    s = Fraction(1, 4 * 10**8)                                   # √s = 0.00005 exactly
-    assert _round_surd(Fraction(0), Fraction(1), s, 4) == Decimal("0.0000")       # 0.00005 → even 0
-    assert _round_surd(Fraction(1, 10**4), Fraction(1), s, 4) == Decimal("0.0002")  # 0.00015 → even 2
-    assert _round_surd(Fraction(3, 10**4), Fraction(-1), s, 4) == Decimal("0.0002")  # 0.00025 → even 2
-    assert _round_surd(Fraction(3, 10**4) + Fraction(1, 10**40), Fraction(-1), s, 4) == Decimal("0.0003")
-    assert _round_surd(Fraction(1, 2), Fraction(0), Fraction(2), 4) == Decimal("0.5000")
-    assert _round_surd(Fraction(0), Fraction(1), Fraction(2), 4) == Decimal("1.4142")
+def test_exact_rounding_of_surds() -> None:
+    assert _round_surd(0, 1, 25, 10) == 0        # 0.5: a tie, to even
+    assert _round_surd(10, 1, 25, 10) == 2       # 1.5 → 2
+    assert _round_surd(30, -1, 25, 10) == 2      # 2.5 → 2
+    assert _round_surd(0, 1, 9, 2) == 2          # 1.5 → 2
+    assert _round_surd(0, 1, 8, 2) == 1          # √8 / 2 = 1.414…
+    assert _round_surd(0, 1, 10, 2) == 2         # √10 / 2 = 1.581…
+    assert _round_surd(0, 1, 2 * 10**8, 1) == 14142          # 14142.1356…
+    assert _round_surd(20000, -1, 2 * 10**8, 1) == 5858      # 5857.864…
+    assert _round_surd(0, -1, 2, 1) == -1                    # -1.414…
+    assert _round_surd(0, -1, 3, 1) == -2                    # -1.732…
+
+
+def _wilson_decimal(k: int, n: int) -> tuple[Decimal, Decimal]:
+    """The Wilson bounds by Decimal arithmetic at 80 digits, independently of engagekit's integer method."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        z = Decimal("1.96")
+        kd, nd = Decimal(k), Decimal(n)
+        root = (kd * (nd - kd) / nd + z * z / 4).sqrt()
+        lo = (kd + z * z / 2 - z * root) / (nd + z * z)
+        hi = (kd + z * z / 2 + z * root) / (nd + z * z)
+        q = Decimal("0.0001")
+        return lo.quantize(q, rounding=ROUND_HALF_EVEN), hi.quantize(q, rounding=ROUND_HALF_EVEN)
+
+
+@given(k=st.integers(0, 10**6), extra=st.integers(0, 10**6))
+def test_wilson_digits_equal_high_precision_decimal(k: int, extra: int) -> None:
+    n = k + extra
+    if n:
+        assert wilson(k, n) == _wilson_decimal(k, n)
+
+
+def test_wilson_digits_on_a_grid() -> None:
+    for n in range(1, 120):
+        for k in range(n + 1):
+            assert wilson(k, n) == _wilson_decimal(k, n), (k, n)
 
 
 # --- the z-test and compare -------------------------------------------------------------------------
@@ -602,3 +631,22 @@ def test_compare_pools_groups(store: Any) -> None:
         compare("seg-1", got["mass"])  # type: ignore[arg-type]
     with pytest.raises(InvalidFilter, match="touches"):
         compare(got["mass"], CampaignResult.from_totals(got["mass"].totals(), currency="PLN", touch="open"))
+
+
+def test_compare_campaigns_grouped_by_their_segment(store: Any) -> None:
+    from engagekit import Campaign, city
+
+    run = Runner(store)
+    people = [person(f"p{i}") for i in range(4)]
+    events = [ev("email_sent", p.id, T0, "vip-1") for p in people[:2]]
+    events += [ev("email_sent", p.id, T0, "all-1") for p in people]
+    events += [ev("email_click", "p0", T0 + DAY, "vip-1"), ev("email_click", "p1", T0 + DAY, "vip-1"),
+               ev("email_click", "p3", T0 + DAY, "all-1")]
+    results = run(people, events)
+    segment = store.create_segment(city("Warszawa"), name="Warszawa")
+    store.add_campaign(Campaign("vip-1", segment.id))
+    groups = by_segment(results.values(), store.campaigns())
+    assert [r.campaign_id for r in groups[segment.id]] == ["vip-1"]
+    assert [r.campaign_id for r in groups[None]] == ["all-1"]
+    c = compare(groups[segment.id], groups[None])
+    assert (c.a.click_rate, c.b.click_rate) == (Decimal("1.0000"), Decimal("0.2500"))

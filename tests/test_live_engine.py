@@ -65,12 +65,35 @@ def _filters_edges(flts: list[Filter], timeframe: timedelta) -> list[Any]:
     return edges
 
 
-def _change_instants(contacts: list[Contact], events: list[Event], edges: list[Any]) -> set[int]:
+def _change_instants(contacts: list[Contact], events: list[Event], edges: list[Any], start: datetime) -> set[int]:
+    """Every instant at which some record can change some filter: the records' own instants, and
+    each one plus every window length; for months, every instant where ``t - N`` (calendar) passes
+    the record, found piece by piece between the midnights where the calendar clamps."""
     out: set[int] = set()
-    for x in [to_micros(c.created_at) for c in contacts] + [to_micros(e.at) for e in events]:
+    xs = [to_micros(c.created_at) for c in contacts] + [to_micros(e.at) for e in events]
+    day = 86_400_000_000
+    for edge in edges:
+        if isinstance(edge, Edge) and edge.exact is None:
+            drops, t = [], to_micros(start) - 40 * day
+            while t < to_micros(END):
+                t = edge.drop(t)
+                drops.append(t)
+            out.update(drops)
+            for x in xs:
+                for lo, hi in zip(drops, drops[1:]):  # the threshold grows on [lo, hi)
+                    if edge.threshold(lo) < x <= edge.threshold(hi - 1):
+                        a, b = lo, hi - 1
+                        while b - a > 1:
+                            mid = (a + b) // 2
+                            a, b = (a, mid) if edge.threshold(mid) >= x else (mid, b)
+                        out.add(b)
+    for x in xs:
         out.add(x)
         for edge in edges:
-            out.add(x + edge if isinstance(edge, int) else edge.crossing(x))
+            if isinstance(edge, int):
+                out.add(x + edge)
+            elif edge.exact is not None:
+                out.add(x + edge.exact)
     return out
 
 
@@ -200,7 +223,7 @@ def _engine_equals_batch(store_factory: Any, shop: Any, flts: list[Filter], star
                 engine.advance(to=checkpoint)
                 _check_members(engine, store, ids)
         edges = _filters_edges([store.resolve(in_segment(i)) for i in ids], timedelta(days=180))
-        _check_log(store, ids, start, _change_instants(contacts, events, edges))
+        _check_log(store, ids, start, _change_instants(contacts, events, edges, start))
 
 
 # --- by hand ----------------------------------------------------------------------------------------
@@ -254,6 +277,25 @@ def test_months_window_expiry(store: Any) -> None:
     assert (added, removed) == ("added", "removed")
     assert "c1" in store.members(seg.filter, at=removed_at - US)
     assert "c1" not in store.members(seg.filter, at=removed_at)
+
+
+def test_months_window_can_come_back(store: Any) -> None:
+    """July 31 minus a month is June 30, as is July 30: an order of June 30, noon, leaves ``last(months=1)``
+    on July 30 at noon, is back at midnight (July 31 00:00 minus a month is June 30 00:00) and leaves
+    again at noon."""
+    seg = store.create_segment(ordered(within=last(months=1)))
+    store.add_contacts([Contact(id="c1", created_at=T0 - 100 * DAY)])
+    engine = LiveEngine(store, start=T0)
+    x = datetime(2026, 6, 30, 12, tzinfo=UTC)
+    engine.add_events([_order("o1", "c1", x)])
+    engine.advance(to=datetime(2026, 9, 1, tzinfo=UTC))
+    assert _log(store, seg.id) == [("c1", "added", x, False),
+                                   ("c1", "removed", datetime(2026, 7, 30, 12, tzinfo=UTC), False),
+                                   ("c1", "added", datetime(2026, 7, 31, tzinfo=UTC), False),
+                                   ("c1", "removed", datetime(2026, 7, 31, 12, tzinfo=UTC), False)]
+    for entry in store.log(seg.id):
+        assert ("c1" in store.members(seg.filter, at=entry.at)) == (entry.change == "added")
+        assert ("c1" in store.members(seg.filter, at=entry.at - US)) == (entry.change == "removed")
 
 
 def test_future_records_take_effect_at_their_instant(store: Any) -> None:

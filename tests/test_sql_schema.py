@@ -205,22 +205,22 @@ GOLDEN_SQL = {
     "sqlite": (
         "SELECT c.id FROM contacts AS c LEFT JOIN (SELECT contact_id, COUNT(DISTINCT event_id) AS n FROM "
         "item_categories WHERE type = 'product_view' AND cat_key IN (:p1) AND at_us >= :p2 AND at_us < :p3 "
-        "GROUP BY contact_id) AS j0 ON j0.contact_id = c.id LEFT JOIN (SELECT DISTINCT contact_id FROM "
-        "contact_tags WHERE tag_key = :p6) AS j1 ON j1.contact_id = c.id WHERE c.created_us <= :p0 AND "
+        "GROUP BY contact_id) AS j0 ON j0.contact_id = c.id LEFT JOIN (SELECT contact_id FROM "
+        "contact_tags WHERE tag_key = :p6 GROUP BY contact_id) AS j1 ON j1.contact_id = c.id WHERE c.created_us <= :p0 AND "
         "(COALESCE(j0.n, 0) >= :p4 AND (NOT c.city_key IS NULL AND c.city_key IN (:p5)) AND j1.contact_id IS NULL)"
     ),
     "duckdb": (
         "SELECT c.id FROM contacts AS c LEFT JOIN (SELECT contact_id, COUNT(DISTINCT event_id) AS n FROM "
         "item_categories WHERE type = 'product_view' AND cat_key IN ($p1) AND at_us >= $p2 AND at_us < $p3 "
-        "GROUP BY contact_id) AS j0 ON j0.contact_id = c.id LEFT JOIN (SELECT DISTINCT contact_id FROM "
-        "contact_tags WHERE tag_key = $p6) AS j1 ON j1.contact_id = c.id WHERE c.created_us <= $p0 AND "
+        "GROUP BY contact_id) AS j0 ON j0.contact_id = c.id LEFT JOIN (SELECT contact_id FROM "
+        "contact_tags WHERE tag_key = $p6 GROUP BY contact_id) AS j1 ON j1.contact_id = c.id WHERE c.created_us <= $p0 AND "
         "(COALESCE(j0.n, 0) >= $p4 AND (NOT c.city_key IS NULL AND c.city_key IN ($p5)) AND j1.contact_id IS NULL)"
     ),
     "postgres": (
         'SELECT c.id FROM "engagekit"."contacts" AS c LEFT JOIN (SELECT contact_id, COUNT(DISTINCT event_id) AS n '
         "FROM \"engagekit\".\"item_categories\" WHERE type = 'product_view' AND cat_key IN (%(p1)s) AND "
         "at_us >= %(p2)s AND at_us < %(p3)s GROUP BY contact_id) AS j0 ON j0.contact_id = c.id LEFT JOIN "
-        '(SELECT DISTINCT contact_id FROM "engagekit"."contact_tags" WHERE tag_key = %(p6)s) AS j1 ON '
+        '(SELECT contact_id FROM "engagekit"."contact_tags" WHERE tag_key = %(p6)s GROUP BY contact_id) AS j1 ON '
         "j1.contact_id = c.id WHERE c.created_us <= %(p0)s AND (COALESCE(j0.n, 0) >= %(p4)s AND "
         "(NOT c.city_key IS NULL AND c.city_key IN (%(p5)s)) AND j1.contact_id IS NULL)"
     ),

@@ -21,9 +21,9 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import attrs
 
@@ -33,8 +33,9 @@ from .money import exponent, from_minor, quantize_money, to_minor
 from .time import Clock, Instant, as_timedelta, instant, to_micros
 
 __all__ = [
-    "CAMPAIGN_ROW_TYPES", "DEFAULT_WINDOW", "TOUCHES", "CampaignResult", "CampaignResultsMixin", "CampaignTotals", "Comparison",
-    "RateDifference", "compare", "event_rows", "pool", "totals_from_rows", "two_proportion_p_value", "wilson",
+    "CAMPAIGN_ROW_TYPES", "DEFAULT_WINDOW", "TOUCHES", "CampaignResult", "CampaignResultsMixin", "CampaignTotals",
+    "Comparison", "RateDifference", "by_segment", "compare", "event_rows", "pool", "totals_from_rows",
+    "two_proportion_p_value", "wilson",
 ]
 
 Interval: TypeAlias = tuple[Decimal, Decimal]
@@ -83,55 +84,50 @@ class CampaignTotals:
 def _ratio(numerator: int, denominator: int) -> Decimal | None:
     if denominator <= 0:
         return None
-    return _quantize(Fraction(numerator, denominator), RATE_DIGITS)
+    return _decimal(_round_half_even(numerator * 10**RATE_DIGITS, denominator), RATE_DIGITS)
+
+
+def _round_half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` (``denominator > 0``) rounded to an integer, half to even."""
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2):
+        q += 1
+    return q
+
+
+def _decimal(units: int, digits: int) -> Decimal:
+    """``units * 10**-digits`` as a Decimal with exactly ``digits`` places."""
+    return Decimal(units).scaleb(-digits)
 
 
 def _quantize(value: Fraction, digits: int) -> Decimal:
-    rounded = round(value * 10**digits)  # Fraction rounds half to even
-    return Decimal(rounded).scaleb(-digits).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+    return _decimal(_round_half_even(value.numerator * 10**digits, value.denominator), digits)
 
 
-def _sign_of(c: Fraction, e: Fraction, s: Fraction) -> int:
-    """The exact sign of ``c + e·√s`` (``s >= 0``)."""
-    if e == 0 or s == 0:
-        return (c > 0) - (c < 0)
-    e_sign = 1 if e > 0 else -1
-    if c == 0 or (c > 0) == (e > 0):
-        return e_sign if c == 0 else (1 if c > 0 else -1)
-    lhs, rhs = c * c, e * e * s  # |c| against |e|·√s
-    if lhs == rhs:
-        return 0
-    return (1 if c > 0 else -1) if lhs > rhs else e_sign
+def _round_surd(c: int, sign: int, b: int, r: int) -> int:
+    """``(c + sign·√b) / r`` rounded half-even to an integer, exactly (``b >= 0``, ``r > 0``).
 
-
-def _round_surd(a: Fraction, b: Fraction, s: Fraction, digits: int) -> Decimal:
-    """``a + b·√s`` rounded half-even to ``digits`` places, exactly (a tie is decided in rationals)."""
-    scale = 10**digits
-    with localcontext() as ctx:
-        ctx.prec = 60
-        root = (Decimal(s.numerator) / Decimal(s.denominator)).sqrt()
-        approx = (Decimal(a.numerator) / Decimal(a.denominator)
-                  + Decimal(b.numerator) / Decimal(b.denominator) * root) * scale
-        low = math.floor(approx)
-        half = Fraction(2 * low + 1, 2)  # the rounding boundary nearest to the value
-        if abs(approx - (Decimal(low) + Decimal("0.5"))) > Decimal("1e-30"):
-            result = low + 1 if approx > Decimal(low) + Decimal("0.5") else low
-        else:
-            sign = _sign_of(a * scale - half, b * scale, s)
-            if sign > 0:
-                result = low + 1
-            elif sign < 0:
-                result = low
-            else:
-                result = low if low % 2 == 0 else low + 1
-    return Decimal(result).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+    When ``b`` is a perfect square the value is rational and rounds as such. Otherwise it is
+    irrational, so never a tie: it rounds to ``floor((2c + r ± √(4b)) / 2r)``, and with
+    ``t = isqrt(4b)`` (``t < √(4b) < t + 1``) that floor is ``(2c + r + t) // 2r`` for ``+`` and
+    ``(2c + r - t - 1) // 2r`` for ``-``: a multiple of ``2r`` minus an integer is an integer, and no
+    integer lies between ``t`` and ``√(4b)``.
+    """
+    s = math.isqrt(b)
+    if s * s == b:
+        return _round_half_even(c + sign * s, r)
+    t = math.isqrt(4 * b)
+    top = 2 * c + r + t if sign > 0 else 2 * c + r - t - 1
+    return top // (2 * r)
 
 
 def wilson(successes: int, trials: int, z: Fraction = Z_95) -> Interval | None:
     """The Wilson score interval of ``successes / trials``, bounds quantized to 0.0001 half-even.
 
-    Computed in exact rationals and a 60-digit square root, so every store gets the same digits.
-    ``None`` when there are no trials (or, for inconsistent data, more successes than trials).
+    ``(k + z²/2 ± z·√(k(n-k)/n + z²/4)) / (n + z²)``, rounded exactly in integer arithmetic, so every
+    store gets the same digits. ``None`` when there are no trials (or, for inconsistent data, more
+    successes than trials).
 
     >>> wilson(15, 100)
     (Decimal('0.0931'), Decimal('0.2328'))
@@ -142,13 +138,15 @@ def wilson(successes: int, trials: int, z: Fraction = Z_95) -> Interval | None:
     """
     if trials <= 0 or not 0 <= successes <= trials:
         return None
-    k, n, z2 = Fraction(successes), Fraction(trials), z * z
-    # (k + z²/2 ± z·√(k(n-k)/n + z²/4)) / (n + z²)
-    denominator = n + z2
-    a = (k + z2 / 2) / denominator
-    b = z / denominator
-    s = k * (n - k) / n + z2 / 4
-    return (_round_surd(a, -b, s, RATE_DIGITS), _round_surd(a, b, s, RATE_DIGITS))
+    k, n, zn, zd = successes, trials, z.numerator, z.denominator
+    # multiplied through by 2·zd²·n: (P ± √T) / R with integers P, T, R
+    p = n * (2 * zd * zd * k + zn * zn)
+    t = zn * zn * n * (4 * zd * zd * k * (n - k) + zn * zn * n)
+    r = 2 * n * (zd * zd * n + zn * zn)
+    scale = 10**RATE_DIGITS
+    low = _round_surd(scale * p, -1, scale * scale * t, r)
+    high = _round_surd(scale * p, 1, scale * scale * t, r)
+    return (_decimal(low, RATE_DIGITS), _decimal(high, RATE_DIGITS))
 
 
 @attrs.frozen(kw_only=True)
@@ -279,6 +277,33 @@ def pool(results: Iterable[CampaignResult], *, label: str | None = None) -> Camp
                         "unsubscribed", "complaints")},
     )
     return CampaignResult.from_totals(totals, currency=items[0].currency, touch=items[0].touch)
+
+
+class _Registered(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def segment_id(self) -> str: ...
+
+
+def by_segment(results: Iterable[CampaignResult],
+               campaigns: Iterable[_Registered]) -> dict[str | None, list[CampaignResult]]:
+    """Results grouped by the segment their campaign was registered with (``store.campaigns()``).
+
+    Campaigns never registered with ``add_campaign`` go under ``None``. Feed a group to
+    :func:`compare`: ``compare(groups["seg-vip"], groups[None])``.
+
+    >>> from engagekit.live.segments import Campaign
+    >>> r = [CampaignResult.from_totals(CampaignTotals(i, sent=10), currency="PLN") for i in ("a", "b", "c")]
+    >>> groups = by_segment(r, [Campaign("a", "vip"), Campaign("c", "vip")])
+    >>> {k: [x.campaign_id for x in v] for k, v in groups.items()}
+    {'vip': ['a', 'c'], None: ['b']}
+    """
+    segment_of = {c.id: c.segment_id for c in campaigns}
+    groups: dict[str | None, list[CampaignResult]] = {}
+    for result in results:
+        groups.setdefault(segment_of.get(result.campaign_id), []).append(result)
+    return groups
 
 
 # --- comparisons ----------------------------------------------------------------------------------------
@@ -491,6 +516,18 @@ class CampaignResultsMixin:
         ``campaigns``: one id, several, or ``None`` for every campaign with a visible event; an id
         with no visible event is absent from the list. ``window`` bounds attribution and the
         unsubscribe count; ``touch`` is ``"click"`` or ``"open"``.
+
+        >>> from engagekit import Contact, Event, MemoryStore
+        >>> store = MemoryStore(currency="PLN")
+        >>> _ = store.add_contacts([Contact(id="c1", created_at="2026-01-01T00:00:00+00:00")])
+        >>> _ = store.add_events([
+        ...     Event(id="e1", contact_id="c1", type="email_sent", at="2026-03-02T08:00:00+00:00", campaign_id="nl-1"),
+        ...     Event(id="e2", contact_id="c1", type="email_click", at="2026-03-02T09:00:00+00:00", campaign_id="nl-1"),
+        ...     Event(id="e3", contact_id="c1", type="order", at="2026-03-03T10:00:00+00:00", order_id="o1",
+        ...           value="120.00", currency="PLN")])
+        >>> [(r.campaign_id, r.opened, r.clicked, r.orders, r.revenue)
+        ...  for r in store.campaign_results(at="2026-04-01T00:00:00+00:00")]
+        [('nl-1', 1, 1, 1, Decimal('120.00'))]
         """
         ids = campaign_ids_arg(campaigns)
         window_us = window_micros(window)

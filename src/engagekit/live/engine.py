@@ -73,7 +73,7 @@ class LiveEngine:
         self._timeframe = as_timedelta(timeframe, field="timeframe")
         self._matchers = Matchers()
         self._states: dict[str, ContactState] = {}
-        self._heap: list[tuple[int, int, str]] = []
+        self._heap: list[tuple[int, str]] = []  # (instant, contact id): ContactState.next
         self._slots: list[_Slot | None] = []
         self._segment_slot: dict[str, int] = {}
         self._by_type: dict[str, list[_Slot]] = {}
@@ -142,8 +142,11 @@ class LiveEngine:
             for slot in self._live_slots():
                 if created < now:
                     self._late.add((slot.index, contact.id))
-                else:
-                    self._lower_due(st, slot.index, contact.id, created)
+                elif created < st.due[slot.index]:
+                    st.due[slot.index] = created
+            if created >= now and created < st.next:
+                st.next = created
+                heappush(self._heap, (created, contact.id))
         self._settle()
         return report
 
@@ -160,20 +163,20 @@ class LiveEngine:
         rejected = {r.index for r in report.rejected}
         seen: set[str] = set(known)
         now, states, ingest, by_type = self._now, self._states, self._matchers.ingest, self._by_type
-        late = self._late
+        late, heap = self._late, self._heap
         for index, record in enumerate(batch):
             if index in rejected:
                 continue
             event = record if isinstance(record, Event) else Event.from_dict(record)
-            if event.id in seen:
+            eid = event.id
+            if eid in seen:
                 continue
-            seen.add(event.id)
+            seen.add(eid)
             cid = event.contact_id
             st = states.get(cid)
             if st is None:
                 st = self._state(cid)
-            at = event.at
-            delta = at - _EPOCH
+            delta = event.at - _EPOCH
             t = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
             ingest(st, event, t)
             slots = by_type.get(event.type)
@@ -185,12 +188,11 @@ class LiveEngine:
                 continue
             due = st.due
             for slot in slots:
-                s = slot.index
-                if len(due) <= s:
-                    due.extend([NEVER] * (s + 1 - len(due)))
-                if t < due[s]:
-                    due[s] = t
-                    heappush(self._heap, (t, s, cid))
+                if t < due[slot.index]:  # noqa: PLR1730 - hot path
+                    due[slot.index] = t
+            if t < st.next:
+                st.next = t
+                heappush(heap, (t, cid))
         self._settle()
         return report
 
@@ -251,6 +253,7 @@ class LiveEngine:
         st = self._states.get(contact_id)
         if st is None:
             st = self._states[contact_id] = ContactState()
+            st.due = [NEVER] * len(self._slots)
         return st
 
     def _slot_of(self, segment_id: str) -> _Slot:
@@ -324,20 +327,13 @@ class LiveEngine:
         for cid, st in self._states.items():
             _, n = fn(st, now)
             due = st.due
-            if len(due) <= s:
-                due.extend([NEVER] * (s + 1 - len(due)))
-            due[s] = n
-            if n != NEVER:
-                heap.append((n, s, cid))
+            while len(due) < s:  # pragma: no cover - states are sized with the slots
+                due.append(NEVER)
+            due.append(n)
+            if n < st.next:
+                st.next = n
+                heap.append((n, cid))
         heapify(heap)
-
-    def _lower_due(self, st: ContactState, s: int, cid: str, t: int) -> None:
-        due = st.due
-        if len(due) <= s:
-            due.extend([NEVER] * (s + 1 - len(due)))
-        if t < due[s]:
-            due[s] = t
-            heappush(self._heap, (t, s, cid))
 
     # --- applying changes ---------------------------------------------------------------------------
 
@@ -346,35 +342,46 @@ class LiveEngine:
         self._run(self._now)
         if self._late:
             late, self._late = sorted(self._late), set()
+            now, states, slots = self._now, self._states, self._slots
             for s, cid in late:
-                slot = self._slots[s]
+                slot = slots[s]
                 if slot is not None:
-                    self._evaluate(slot, cid, self._now, True)
+                    states[cid].due[s] = self._apply(slot, states[cid], cid, now, True)
+            for cid in {cid for _, cid in late}:
+                self._reschedule(states[cid], cid)
         self._flush()
 
-    def _run(self, until: int) -> None:
-        heap, states, slots = self._heap, self._states, self._slots
-        evaluate = self._evaluate
-        while heap and heap[0][0] <= until:
-            t, s, cid = heappop(heap)
-            due = states[cid].due
-            if due[s] != t:
-                continue  # superseded
-            slot = slots[s]
-            if slot is not None:
-                evaluate(slot, cid, t, False)
+    def _reschedule(self, st: ContactState, cid: str) -> None:
+        nxt = min(st.due, default=NEVER)
+        if nxt != st.next:
+            st.next = nxt
+            if nxt != NEVER:
+                heappush(self._heap, (nxt, cid))
 
-    def _evaluate(self, slot: _Slot, cid: str, t: int, late: bool) -> None:
-        st = self._states[cid]
+    def _run(self, until: int) -> None:
+        """Apply every due instant up to ``until``, in time order."""
+        heap, states, slots, apply = self._heap, self._states, self._slots, self._apply
+        while heap and heap[0][0] <= until:
+            t, cid = heappop(heap)
+            st = states[cid]
+            if st.next != t:
+                continue  # superseded
+            due = st.due
+            nxt = NEVER
+            for s, d in enumerate(due):
+                after = d
+                if d <= t:
+                    slot = slots[s]
+                    after = due[s] = NEVER if slot is None else apply(slot, st, cid, t, False)
+                if after < nxt:  # noqa: PLR1730 - hot path
+                    nxt = after
+            st.next = nxt
+            if nxt != NEVER:
+                heappush(heap, (nxt, cid))
+
+    def _apply(self, slot: _Slot, st: ContactState, cid: str, t: int, late: bool) -> int:
+        """Evaluate one contact for one slot at ``t``, log a change; return the slot's next due."""
         value, n = slot.fn(st, t)
-        s = slot.index
-        due = st.due
-        if len(due) <= s:
-            due.extend([NEVER] * (s + 1 - len(due)))
-        if due[s] != n:
-            due[s] = n
-            if n != NEVER:
-                heappush(self._heap, (n, s, cid))
         if slot.segment_id is not None:
             members = slot.members[0]
             if value:
@@ -390,6 +397,7 @@ class LiveEngine:
                     group.add(cid)
                 else:
                     group.discard(cid)
+        return n
 
     def _log(self, row: LogRow) -> None:
         """Log a change; a change undone at the same instant (records arriving one by one at

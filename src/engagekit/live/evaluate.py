@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from calendar import monthrange
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from typing import Any
 
 from engagekit.errors import UnsupportedFilter
 from engagekit.filters import (
+    Filter,
     Visitor,
     _And,
     _AttrCompare,
@@ -64,14 +66,15 @@ PLAIN, STATUS, MONEY = 0, 1, 2
 class ContactState:
     """What the engine knows of one contact: its record and its event columns per matcher."""
 
-    __slots__ = ("cache", "contact", "created", "due", "lists", "values")
+    __slots__ = ("cache", "contact", "created", "due", "lists", "next", "values")
 
     def __init__(self) -> None:
         self.contact: Contact | None = None
         self.created: int = NEVER
         self.lists: dict[int, array[int]] = {}
         self.values: list[Decimal] | None = None  # order values, parallel to the orders column
-        self.due: array[int] = array("q")
+        self.due: list[int] = []  # per engine slot: the next instant its value may change
+        self.next: int = NEVER  # min(due): the contact's entry in the engine's heap
         self.cache: dict[int, bool] | None = None
 
 
@@ -82,12 +85,19 @@ def _key(name: str) -> str | None:
 
 def _item_matcher(products: frozenset[str] | None,
                   categories: frozenset[str] | None) -> Callable[[Any, tuple[str, ...]], bool]:
+    memo: dict[tuple[str, ...], bool] = {}
+
     def test(product_id: Any, names: tuple[str, ...]) -> bool:
         if products is not None and product_id not in products:
             return False
         if categories is None:
             return True
-        return any(_key(n) in categories for n in names)
+        found = memo.get(names)
+        if found is None:
+            if len(memo) > 100_000:
+                memo.clear()
+            found = memo[names] = any(_key(n) in categories for n in names)
+        return found
     return test
 
 
@@ -166,9 +176,16 @@ class Edge:
     """A duration's boundary arithmetic in microseconds.
 
     ``threshold(t)``: an event at ``x`` is in ``last(N)`` at ``t`` iff ``x > threshold(t)`` (and in
-    ``before(N)`` iff ``x <= threshold(t)``). ``crossing(x)``: the first instant at which an event at
-    ``x`` is no longer in ``last(N)`` (is in ``before(N)``): ``x + N`` for exact durations; for
-    months, the first ``t`` with ``t - N >= x`` on the UTC calendar.
+    ``before(N)`` iff ``x <= threshold(t)``). ``crossing(x, t)``: an instant after ``t`` no later
+    than the first at which an event at ``x`` leaves ``last(N)`` (enters ``before(N)``). For exact
+    durations that is exactly ``x + N``, and ``threshold`` only grows.
+
+    With months, ``threshold`` is ``t - N`` on the UTC calendar, and it is *not* monotone: a month
+    end clamps (``07-30 18:00`` and ``07-31 12:00`` both map to June 30), so at the midnight that
+    starts a clamped day the threshold steps back by a day and an event can come back into
+    ``last(N)``. Between such midnights (*drops*) it grows; so for months ``crossing`` searches the
+    current piece and answers the next drop when the event does not cross within it, and
+    ``drop(t)`` (the next drop after ``t``) is a candidate change for every window with months.
     """
 
     __slots__ = ("duration", "exact")
@@ -185,10 +202,19 @@ class Edge:
             return t - self.exact
         return _months_threshold(self.duration, t)
 
-    def crossing(self, x: int) -> int:
+    def crossing(self, x: int, t: int) -> int:
         if self.exact is not None:
             return x + self.exact
-        return _months_crossing(self.duration, x)
+        return _months_crossing(self.duration, x, t, _next_drop(self.duration.months, t))
+
+    def drop(self, t: int) -> int:
+        """The next instant after ``t`` at which the threshold steps back (``NEVER`` if it never does)."""
+        if self.exact is not None:
+            return NEVER
+        return _next_drop(self.duration.months, t)
+
+
+_DAY = 86_400_000_000
 
 
 @lru_cache(maxsize=1 << 14)
@@ -196,13 +222,28 @@ def _months_threshold(duration: Duration, t: int) -> int:
     return to_micros(duration.subtract_from(from_micros(t)))
 
 
+@lru_cache(maxsize=1 << 12)
+def _next_drop(months: int, t: int) -> int:
+    """The first midnight after ``t`` whose day of month does not exist ``months`` months earlier."""
+    day = t // _DAY + 1
+    while True:
+        moment = from_micros(day * _DAY)
+        earlier = moment.month - months
+        year = moment.year + (earlier - 1) // 12
+        month = (earlier - 1) % 12 + 1
+        if moment.day > monthrange(year, month)[1]:
+            return day * _DAY
+        day += 1
+
+
 @lru_cache(maxsize=1 << 16)
-def _months_crossing(duration: Duration, x: int) -> int:
-    """The least ``t`` with ``threshold(t) >= x`` (``threshold`` never decreases)."""
-    lo = x  # threshold(x) < x
-    hi = to_micros(duration.add_to(from_micros(x))) + 4 * 86_400_000_000
-    while _months_threshold(duration, hi) < x:  # pragma: no cover - calendar arithmetic slack
-        hi += 86_400_000_000
+def _months_crossing(duration: Duration, x: int, t: int, drop: int) -> int:
+    """The least ``u`` in ``(t, drop)`` with ``threshold(u) >= x`` (``threshold(t) < x``, and the
+    threshold grows on ``[t, drop)``); ``drop`` itself when there is none."""
+    hi = drop - 1
+    if _months_threshold(duration, hi) < x:
+        return drop
+    lo = t
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if _months_threshold(duration, mid) >= x:
@@ -224,10 +265,11 @@ def _bounds(window: Window) -> tuple[str, Edge | None, int, int]:
     raise UnsupportedFilter(f"the live engine cannot handle window {window!r}")
 
 
-def _window_slice(kind: str, edge: Edge | None, start: int, end: int, column: array[int], t: int,
+def _window_slice(window: tuple[str, Edge | None, int, int], column: array[int], t: int,
                   vis: int) -> tuple[int, int, int]:
     """``(a, b, change)``: the column's events in the window at ``t`` are ``column[a:b]``; the
     window's own next change (an event crossing its edge) is at ``change``."""
+    kind, edge, start, end = window
     if kind == "ever":
         return 0, vis, NEVER
     if kind == "between":
@@ -237,9 +279,12 @@ def _window_slice(kind: str, edge: Edge | None, start: int, end: int, column: ar
     assert edge is not None
     threshold = edge.threshold(t)
     cut = bisect_right(column, threshold, 0, vis)
+    change = edge.crossing(column[cut], t) if cut < vis else NEVER
+    if edge.exact is None and vis:
+        change = min(change, edge.drop(t))
     if kind == "last":
-        return cut, vis, (edge.crossing(column[cut]) if cut < vis else NEVER)
-    return 0, cut, (edge.crossing(column[cut]) if cut < vis else NEVER)
+        return cut, vis, change
+    return 0, cut, change
 
 
 def _next_future(kind: str, start: int, end: int, column: array[int], vis: int) -> int:
@@ -260,8 +305,8 @@ class Compiler(Visitor[Node]):
         self.m = matchers
         self.types: set[str] = set()
 
-    def compile(self, flt: Any) -> Node:
-        body = flt.accept(self)
+    def compile(self, flt: Filter) -> Node:
+        body: Node = flt.accept(self)
 
         def top(st: ContactState, t: int) -> Result:
             if t < st.created:
@@ -292,7 +337,7 @@ class Compiler(Visitor[Node]):
                     if n == NEVER:
                         return False, NEVER
                     value = False
-                if n < nxt:
+                if n < nxt:  # noqa: PLR1730 - hot path: min() costs a call
                     nxt = n
             return value, nxt
         return node
@@ -308,7 +353,7 @@ class Compiler(Visitor[Node]):
                     if n == NEVER:
                         return True, NEVER
                     value = True
-                if n < nxt:
+                if n < nxt:  # noqa: PLR1730 - hot path: min() costs a call
                     nxt = n
             return value, nxt
         return node
@@ -333,7 +378,7 @@ class Compiler(Visitor[Node]):
         mid = self.m.count(f)
         self.types.add(f.event_type)
         lo, hi = f.at_least, f.at_most
-        kind, edge, start, end = _bounds(f.within)
+        window = kind, edge, start, end = _bounds(f.within)
         expiring = kind == "last"
 
         def node(st: ContactState, t: int) -> Result:
@@ -342,35 +387,37 @@ class Compiler(Visitor[Node]):
                 return lo == 0, NEVER
             vis = bisect_right(column, t)
             nxt = _next_future(kind, start, end, column, vis)
-            a, b, _ = _window_slice(kind, edge, start, end, column, t, vis)
+            a, b, _ = _window_slice(window, column, t, vis)
             k = b - a
             if edge is None:  # ever, between: only new events change the count
                 return lo <= k and (hi is None or k <= hi), nxt
+            if edge.exact is None:
+                nxt = min(nxt, edge.drop(t))  # months: an event may come back (Edge)
             if expiring:  # last(N): column[a:b] leave one by one at crossing(x)
                 if k < lo:
                     return False, nxt
                 if hi is not None and k > hi:
-                    return False, min(nxt, edge.crossing(column[a + k - hi - 1]))
+                    return False, min(nxt, edge.crossing(column[a + k - hi - 1], t))
                 if lo == 0:
                     return True, nxt
-                return True, min(nxt, edge.crossing(column[a + k - lo]))
+                return True, min(nxt, edge.crossing(column[a + k - lo], t))
             # before(N): column[b:vis] enter one by one at crossing(x)
             waiting = vis - b
             if hi is not None and k > hi:
                 return False, nxt
             if k < lo:
                 need = lo - k
-                return False, (min(nxt, edge.crossing(column[b + need - 1])) if need <= waiting else nxt)
+                return False, (min(nxt, edge.crossing(column[b + need - 1], t)) if need <= waiting else nxt)
             if hi is None:
                 return True, nxt
             need = hi - k + 1
-            return True, (min(nxt, edge.crossing(column[b + need - 1])) if need <= waiting else nxt)
+            return True, (min(nxt, edge.crossing(column[b + need - 1], t)) if need <= waiting else nxt)
         return node
 
     def visit_money(self, f: _Money) -> Node:
         mid = self.m.orders
         self.types.add("order")
-        kind, edge, start, end = _bounds(f.within)
+        window = kind, _, start, end = _bounds(f.within)
         lo, hi, spent = f.at_least, f.at_most, f.measure == "spent"
 
         def fits(total: Decimal, n: int) -> bool:
@@ -383,7 +430,7 @@ class Compiler(Visitor[Node]):
             if not column:
                 return fits(Decimal(0), 0), NEVER
             vis = bisect_right(column, t)
-            a, b, change = _window_slice(kind, edge, start, end, column, t, vis)
+            a, b, change = _window_slice(window, column, t, vis)
             values = st.values
             assert values is not None
             total = sum(values[a:b], Decimal(0))
@@ -455,9 +502,8 @@ class Compiler(Visitor[Node]):
                 return start <= created < end, NEVER
             assert edge is not None
             inside = created > edge.threshold(t)
-            if kind == "last":
-                return inside, (edge.crossing(created) if inside else NEVER)
-            return not inside, (edge.crossing(created) if inside else NEVER)
+            change = edge.crossing(created, t) if inside else edge.drop(t)
+            return (inside if kind == "last" else not inside), change
         return node
 
     def _cached(self, test: Callable[[Contact], bool]) -> Node:

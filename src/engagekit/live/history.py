@@ -45,6 +45,9 @@ def history(store: Any) -> tuple[list[Contact], Iterator[Any]]:
 
     if isinstance(store, MemoryStore):
         return _memory_contacts(store), _memory_events(store)
+    db = getattr(store, "_db", None)
+    if db is not None:
+        return _sql_contacts(db), _sql_events(db, store.currency)
     raise NotImplementedError(
         f"{type(store).__name__} cannot list its contacts and events; the live engine needs the store "
         f"primitives _iter_contacts() and _iter_events()")
@@ -86,3 +89,37 @@ def event_micros(event: Any) -> int:
     """The instant of an ``Event`` or a :class:`Fact`, in microseconds."""
     at_us = getattr(event, "at_us", None)
     return at_us if at_us is not None else to_micros(event.at)
+
+
+def _sql_contacts(db: Any) -> list[Contact]:
+    from engagekit.stores.sql.schema import CONTACT_COLUMNS, contact_from_row
+
+    return [contact_from_row(row) for row in db.execute(f"SELECT {CONTACT_COLUMNS} FROM {db.table('contacts')}")]
+
+
+def _sql_events(db: Any, currency: str) -> Iterator[Fact]:
+    """Events read back from the SQL store's tables (``events``, ``items``, ``item_categories``)."""
+    from engagekit.money import exponent
+
+    scale = exponent(currency)
+    categories: dict[tuple[str, int], list[str]] = {}
+    for event_id, item_no, category in db.execute(
+            f"SELECT event_id, item_no, category FROM {db.table('item_categories')}"):
+        categories.setdefault((event_id, int(item_no)), []).append(category)
+    items: dict[str, list[tuple[int, str]]] = {}
+    for event_id, item_no, product_id in db.execute(
+            f"SELECT event_id, item_no, product_id FROM {db.table('items')}"):
+        items.setdefault(event_id, []).append((int(item_no), product_id))
+    rows = db.execute(f"SELECT id, contact_id, type, at_us, value_minor, campaign_id, form_id "
+                      f"FROM {db.table('events')}")
+    for event_id, contact_id, etype, at_us, value_minor, campaign_id, form_id in rows:
+        lines = [FactItem(product, tuple(categories.get((event_id, no), ())))
+                 for no, product in sorted(items.get(event_id, ()))]
+        if etype in PRODUCT_TYPES:
+            product_id, cats = (lines[0].product_id, lines[0].categories) if lines else (None, ())
+            yield Fact(event_id, contact_id, etype, int(at_us), product_id=product_id, categories=cats)
+        elif etype == "order":
+            value = Decimal(int(value_minor or 0)).scaleb(-scale)
+            yield Fact(event_id, contact_id, etype, int(at_us), items=tuple(lines), value=value)
+        else:
+            yield Fact(event_id, contact_id, etype, int(at_us), campaign_id=campaign_id, form_id=form_id)

@@ -35,48 +35,54 @@ def campaign_totals_sql(db: Database, campaign_ids: frozenset[str] | None, at_us
             return ""
         return f" AND {column} IN ({bind(*sorted(campaign_ids))})"
 
-    # the parameters are appended in the order their placeholders appear in the text below
-    visible = (
-        f"SELECT e.id, e.contact_id, e.type, e.at_us, e.campaign_id, e.value_minor "
-        f"FROM {events} e JOIN {contacts} c ON c.id = e.contact_id "
-        f"WHERE e.at_us <= {bind(at_us)} AND c.created_us <= {bind(at_us)} "
-        f"AND e.type IN ({_CAMPAIGN_TYPES}, 'order', 'unsubscribe')"
+    # Placeholders are bound in the order they appear in the text, so the parts are built in that order.
+    # per_contact is read twice (counts, unsubscribes): PostgreSQL, SQLite and DuckDB compute it once.
+    live = f"SELECT id FROM {contacts} WHERE created_us <= {bind(at_us)}"
+    per_contact = (  # one row per (campaign, contact) with a visible campaign event
+        "SELECT e.campaign_id, e.contact_id, "
+        "MIN(CASE WHEN e.type = 'email_sent' THEN e.at_us END) AS first_sent, "
+        "MAX(CASE WHEN e.type IN ('hard_bounce', 'soft_bounce') THEN 1 ELSE 0 END) AS bounced, "
+        "MAX(CASE WHEN e.type IN ('email_open', 'email_click') THEN 1 ELSE 0 END) AS opened, "
+        "MAX(CASE WHEN e.type = 'email_click' THEN 1 ELSE 0 END) AS clicked, "
+        "MAX(CASE WHEN e.type = 'spam_complaint' THEN 1 ELSE 0 END) AS complained "
+        f"FROM {events} e JOIN live c ON c.id = e.contact_id "
+        f"WHERE e.at_us <= {bind(at_us)} AND e.type IN ({_CAMPAIGN_TYPES}) AND e.campaign_id IS NOT NULL"
+        f"{asked('e.campaign_id')} "
+        "GROUP BY e.campaign_id, e.contact_id"
+    )
+    unsubscribed = (  # contacts with an unsubscribe in (first_sent, first_sent + window]
+        "SELECT campaign_id, COUNT(*) AS unsubscribed FROM (SELECT DISTINCT p.campaign_id, p.contact_id "
+        f"FROM per_contact p JOIN {events} u ON u.contact_id = p.contact_id "
+        f"WHERE u.type = 'unsubscribe' AND u.at_us <= {bind(at_us)} AND u.at_us > p.first_sent "
+        f"AND u.at_us <= p.first_sent + {bind(window_us)}) x GROUP BY campaign_id"
     )
     per_campaign = (
-        "SELECT campaign_id, "
-        "COUNT(DISTINCT CASE WHEN type = 'email_sent' THEN contact_id END) AS sent, "
-        "COUNT(DISTINCT CASE WHEN type IN ('hard_bounce', 'soft_bounce') THEN contact_id END) AS bounced, "
-        "COUNT(DISTINCT CASE WHEN type IN ('email_open', 'email_click') THEN contact_id END) AS opened, "
-        "COUNT(DISTINCT CASE WHEN type = 'email_click' THEN contact_id END) AS clicked, "
-        "COUNT(DISTINCT CASE WHEN type = 'spam_complaint' THEN contact_id END) AS complaints "
-        f"FROM ev WHERE campaign_id IS NOT NULL AND type IN ({_CAMPAIGN_TYPES}){asked('campaign_id')} "
-        "GROUP BY campaign_id"
+        "SELECT campaign_id, COUNT(first_sent) AS sent, SUM(bounced) AS bounced, SUM(opened) AS opened, "
+        "SUM(clicked) AS clicked, SUM(complained) AS complaints FROM per_contact GROUP BY campaign_id"
     )
-    ranked = (
-        "SELECT o.id AS order_id, o.contact_id, o.value_minor, t.campaign_id, "
+    touches = (  # every campaign's touches compete, asked for or not
+        f"SELECT e.contact_id, e.at_us, e.campaign_id FROM {events} e JOIN live c ON c.id = e.contact_id "
+        f"WHERE e.at_us <= {bind(at_us)} AND e.type IN ({_TOUCH_TYPES[touch]}) AND e.campaign_id IS NOT NULL"
+    )
+    orders = (
+        f"SELECT e.id, e.contact_id, e.at_us, e.value_minor FROM {events} e JOIN live c ON c.id = e.contact_id "
+        f"WHERE e.at_us <= {bind(at_us)} AND e.type = 'order'"
+    )
+    ranked = (  # per order, its touches in (order.at - window, order.at], latest first, larger id first
+        "SELECT o.id, o.contact_id, o.value_minor, t.campaign_id, "
         "ROW_NUMBER() OVER (PARTITION BY o.id ORDER BY t.at_us DESC, t.campaign_id DESC) AS rn "
-        "FROM ev o JOIN ev t ON t.contact_id = o.contact_id AND t.at_us <= o.at_us "
-        f"AND t.at_us > o.at_us - {bind(window_us)} "
-        f"WHERE o.type = 'order' AND t.type IN ({_TOUCH_TYPES[touch]}) AND t.campaign_id IS NOT NULL"
+        "FROM orders o JOIN touches t ON t.contact_id = o.contact_id AND t.at_us <= o.at_us "
+        f"AND t.at_us > o.at_us - {bind(window_us)}"
     )
     attributed = (
         "SELECT campaign_id, COUNT(*) AS orders, SUM(value_minor) AS revenue, "
         "COUNT(DISTINCT contact_id) AS converted "
         f"FROM ranked WHERE rn = 1{asked('campaign_id')} GROUP BY campaign_id"
     )
-    first_sent = (
-        "SELECT campaign_id, contact_id, MIN(at_us) AS first_us FROM ev "
-        f"WHERE type = 'email_sent'{asked('campaign_id')} GROUP BY campaign_id, contact_id"
-    )
-    unsubscribed = (
-        "SELECT f.campaign_id, COUNT(DISTINCT f.contact_id) AS unsubscribed "
-        "FROM first_sent f JOIN ev u ON u.contact_id = f.contact_id AND u.type = 'unsubscribe' "
-        f"AND u.at_us > f.first_us AND u.at_us <= f.first_us + {bind(window_us)} "
-        "GROUP BY f.campaign_id"
-    )
     sql = (
-        f"WITH ev AS ({visible}), per_campaign AS ({per_campaign}), ranked AS ({ranked}), "
-        f"attributed AS ({attributed}), first_sent AS ({first_sent}), unsubscribed AS ({unsubscribed}) "
+        f"WITH live AS ({live}), per_contact AS ({per_contact}), unsubscribed AS ({unsubscribed}), "
+        f"per_campaign AS ({per_campaign}), touches AS ({touches}), orders AS ({orders}), "
+        f"ranked AS ({ranked}), attributed AS ({attributed}) "
         "SELECT p.campaign_id, p.sent, p.bounced, p.opened, p.clicked, COALESCE(a.orders, 0), "
         "COALESCE(a.revenue, 0), COALESCE(a.converted, 0), COALESCE(u.unsubscribed, 0), p.complaints "
         "FROM per_campaign p LEFT JOIN attributed a ON a.campaign_id = p.campaign_id "

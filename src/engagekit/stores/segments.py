@@ -154,34 +154,60 @@ class Database(Protocol):
     def transaction(self) -> AbstractContextManager[Any]: ...
 
 
-SEGMENT_DDL = (
-    """CREATE TABLE IF NOT EXISTS segments (
-        id TEXT PRIMARY KEY,
-        seq BIGINT NOT NULL,
-        name TEXT NOT NULL,
-        filter_json TEXT NOT NULL,
-        created_us BIGINT NOT NULL,
-        updated_us BIGINT NOT NULL,
-        active INTEGER NOT NULL,
-        last_generated_us BIGINT,
-        member_count BIGINT
-    )""",
-    """CREATE TABLE IF NOT EXISTS campaigns (
-        id TEXT PRIMARY KEY,
-        segment_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        active INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS membership_log (
-        segment_id TEXT NOT NULL,
-        contact_id TEXT NOT NULL,
-        change_kind TEXT NOT NULL,
-        at_us BIGINT NOT NULL,
-        late INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS membership_log_segment_at ON membership_log (segment_id, at_us)",
-    "CREATE INDEX IF NOT EXISTS membership_log_segment_contact ON membership_log (segment_id, contact_id, at_us)",
-)
+_TEXT = {"sqlite": "TEXT", "duckdb": "VARCHAR", "postgres": 'TEXT COLLATE "C"'}
+
+
+def segment_ddl(db: Database) -> list[str]:
+    """CREATE statements of the three tables (and their indexes) in ``db``'s dialect.
+
+    On PostgreSQL a B-tree entry is limited to about 2.7 kB and ids are unbounded text, so, as for
+    the store's own tables, text is indexed by HASH there and ids carry no key constraint (the API
+    keeps them unique); instants get a B-tree.
+    """
+    dialect = getattr(db, "dialect", "sqlite")
+    text = _TEXT.get(dialect, "TEXT")
+    key = "" if dialect == "postgres" else " PRIMARY KEY"
+    name = getattr(db, "table", lambda n: n)
+    statements = [
+        f"""CREATE TABLE IF NOT EXISTS {name("segments")} (
+            id {text} NOT NULL{key},
+            seq BIGINT NOT NULL,
+            name {text} NOT NULL,
+            filter_json {text} NOT NULL,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            active INTEGER NOT NULL,
+            last_generated_us BIGINT,
+            member_count BIGINT
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {name("campaigns")} (
+            id {text} NOT NULL{key},
+            segment_id {text} NOT NULL,
+            kind {text} NOT NULL,
+            active INTEGER NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {name("membership_log")} (
+            segment_id {text} NOT NULL,
+            contact_id {text} NOT NULL,
+            change_kind {text} NOT NULL,
+            at_us BIGINT NOT NULL,
+            late INTEGER NOT NULL
+        )""",
+    ]
+    log = name("membership_log")
+    if dialect == "postgres":
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS ix_membership_log_segment ON {log} USING hash (segment_id)",
+            f"CREATE INDEX IF NOT EXISTS ix_membership_log_contact ON {log} USING hash (contact_id)",
+            f"CREATE INDEX IF NOT EXISTS ix_membership_log_at ON {log} USING btree (at_us)",
+        ]
+    elif dialect != "duckdb":  # DuckDB scans a column with zone maps; an index only slows inserts
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS ix_membership_log_segment_at ON {log} (segment_id, at_us)",
+            f"CREATE INDEX IF NOT EXISTS ix_membership_log_contact ON {log} (contact_id)",
+        ]
+    return statements
+
 
 _SEGMENT_COLUMNS = "id, seq, name, filter_json, created_us, updated_us, active, last_generated_us, member_count"
 
@@ -195,8 +221,11 @@ class SQLSegmentStorage:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        table = getattr(db, "table", None)
+        self.segments, self.campaigns_table, self.log = (
+            (table(n) if table is not None else n) for n in ("segments", "campaigns", "membership_log"))
         with self._transaction():
-            for statement in SEGMENT_DDL:
+            for statement in segment_ddl(db):
                 db.execute(statement)
 
     def _transaction(self) -> AbstractContextManager[Any]:
@@ -211,50 +240,50 @@ class SQLSegmentStorage:
                           None if count is None else int(count))
 
     def get(self, segment_id: str) -> SegmentRow | None:
-        rows = self.db.execute(f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE id = ?", (segment_id,))
+        rows = self.db.execute(f"SELECT {_SEGMENT_COLUMNS} FROM {self.segments} WHERE id = ?", (segment_id,))
         return self._row(rows[0]) if rows else None
 
     def all(self) -> list[SegmentRow]:
-        rows = [self._row(r) for r in self.db.execute(f"SELECT {_SEGMENT_COLUMNS} FROM segments")]
+        rows = [self._row(r) for r in self.db.execute(f"SELECT {_SEGMENT_COLUMNS} FROM {self.segments}")]
         rows.sort(key=lambda row: (row.seq, row.id))
         return rows
 
     def insert(self, row: SegmentRow) -> None:
         with self._transaction():
             self.db.execute(
-                f"INSERT INTO segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {self.segments} ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.id, row.seq, row.name, row.filter_json, row.created_us, row.updated_us, int(row.active),
                  row.last_generated_us, row.member_count))
 
     def update(self, row: SegmentRow) -> None:
         with self._transaction():
             self.db.execute(
-                "UPDATE segments SET name = ?, filter_json = ?, updated_us = ?, active = ?, "
+                f"UPDATE {self.segments} SET name = ?, filter_json = ?, updated_us = ?, active = ?, "
                 "last_generated_us = ?, member_count = ? WHERE id = ?",
                 (row.name, row.filter_json, row.updated_us, int(row.active), row.last_generated_us,
                  row.member_count, row.id))
 
     def delete(self, segment_id: str) -> None:
         with self._transaction():
-            self.db.execute("DELETE FROM membership_log WHERE segment_id = ?", (segment_id,))
-            self.db.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+            self.db.execute(f"DELETE FROM {self.log} WHERE segment_id = ?", (segment_id,))
+            self.db.execute(f"DELETE FROM {self.segments} WHERE id = ?", (segment_id,))
 
     def set_generated(self, updates: Sequence[tuple[str, int, int]]) -> None:
         if not updates:
             return
         with self._transaction():
             for segment_id, at_us, count in updates:
-                self.db.execute("UPDATE segments SET last_generated_us = ?, member_count = ? WHERE id = ?",
+                self.db.execute(f"UPDATE {self.segments} SET last_generated_us = ?, member_count = ? WHERE id = ?",
                                 (at_us, count, segment_id))
 
     def put_campaign(self, campaign: Campaign) -> None:
         with self._transaction():
-            self.db.execute("DELETE FROM campaigns WHERE id = ?", (campaign.id,))
-            self.db.execute("INSERT INTO campaigns (id, segment_id, kind, active) VALUES (?, ?, ?, ?)",
+            self.db.execute(f"DELETE FROM {self.campaigns_table} WHERE id = ?", (campaign.id,))
+            self.db.execute(f"INSERT INTO {self.campaigns_table} (id, segment_id, kind, active) VALUES (?, ?, ?, ?)",
                             (campaign.id, campaign.segment_id, campaign.kind, int(campaign.active)))
 
     def campaigns(self) -> list[Campaign]:
-        rows = self.db.execute("SELECT id, segment_id, kind, active FROM campaigns")
+        rows = self.db.execute(f"SELECT id, segment_id, kind, active FROM {self.campaigns_table}")
         result = [Campaign(str(i), str(s), kind=str(k), active=bool(a)) for i, s, k, a in rows]
         result.sort(key=lambda c: c.id)
         return result
@@ -264,18 +293,18 @@ class SQLSegmentStorage:
             return
         with self._transaction():
             self.db.executemany(
-                "INSERT INTO membership_log (segment_id, contact_id, change_kind, at_us, late) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO {self.log} (segment_id, contact_id, change_kind, at_us, late) VALUES (?, ?, ?, ?, ?)",
                 [(s, c, change, at, int(late)) for s, c, change, at, late in rows])
 
     def delete_log(self, rows: Sequence[LogRow]) -> None:
         with self._transaction():
             for s, c, change, at, _ in rows:
-                self.db.execute("DELETE FROM membership_log WHERE segment_id = ? AND contact_id = ? AND at_us = ? "
+                self.db.execute(f"DELETE FROM {self.log} WHERE segment_id = ? AND contact_id = ? AND at_us = ? "
                                 "AND change_kind = ?", (s, c, at, change))
 
     def query_log(self, segment_id: str, since_us: int | None, until_us: int | None,
                   contact_id: str | None) -> list[LogRow]:
-        sql = "SELECT segment_id, contact_id, change_kind, at_us, late FROM membership_log WHERE segment_id = ?"
+        sql = f"SELECT segment_id, contact_id, change_kind, at_us, late FROM {self.log} WHERE segment_id = ?"
         params: list[Any] = [segment_id]
         if since_us is not None:
             sql += " AND at_us >= ?"
@@ -294,7 +323,7 @@ class SQLSegmentStorage:
 
     def forget_contact(self, contact_id: str) -> None:
         with self._transaction():
-            self.db.execute("DELETE FROM membership_log WHERE contact_id = ?", (contact_id,))
+            self.db.execute(f"DELETE FROM {self.log} WHERE contact_id = ?", (contact_id,))
 
 
 # --- the API ---------------------------------------------------------------------------------------

@@ -343,15 +343,15 @@ class Compiler(Visitor[exp.Expr]):
         hi = self.at_us + 1
         types = frozenset(BLOCKING_TYPES)
         a = self.q.join(("blocked", hi), lambda: self.q.fill(
-            f"SELECT DISTINCT contact_id FROM events WHERE type IN ({_type_list(types)}) AND at_us < :hi",
+            f"SELECT contact_id FROM events WHERE type IN ({_type_list(types)}) AND at_us < :hi GROUP BY contact_id",
             hi=hi))
         return not_null(col(a, "contact_id"))
 
     def active_expr(self, timeframe: timedelta) -> exp.Expr:
         lo, hi = to_micros(self.at - timeframe) + 1, self.at_us + 1
         a = self.q.join(("active", lo, hi), lambda: self.q.fill(
-            f"SELECT DISTINCT contact_id FROM events WHERE type IN ({_type_list(ENGAGEMENT_TYPES)}) "
-            "AND at_us >= :lo AND at_us < :hi", lo=lo, hi=hi))
+            f"SELECT contact_id FROM events WHERE type IN ({_type_list(ENGAGEMENT_TYPES)}) "
+            "AND at_us >= :lo AND at_us < :hi GROUP BY contact_id", lo=lo, hi=hi))
         return not_null(col(a, "contact_id"))
 
     def state_expr(self, state: str, timeframe: timedelta) -> exp.Expr:
@@ -393,7 +393,7 @@ class Compiler(Visitor[exp.Expr]):
     def visit_tag(self, f: _Tag) -> exp.Expr:
         key = f.key
         a = self.q.join(("tag", key), lambda: self.q.fill(
-            "SELECT DISTINCT contact_id FROM contact_tags WHERE tag_key = :key", key=key))
+            "SELECT contact_id FROM contact_tags WHERE tag_key = :key GROUP BY contact_id", key=key))
         return not_null(col(a, "contact_id"))
 
     def visit_joined(self, f: _Joined) -> exp.Expr:
@@ -658,11 +658,11 @@ def compile_members(flt: Filter, at: datetime, dialect: str, *, currency: str = 
                     schema: str | None = None) -> tuple[str, dict[str, object]]:
     """SQL and parameters selecting the ids of a filter's members: what a store runs, for reading.
 
-    >>> from engagekit import city, last, viewed
+    >>> from engagekit import city
     >>> from datetime import datetime, timezone
     >>> sql, params = compile_members(city("Kraków"), datetime(2026, 6, 30, tzinfo=timezone.utc), "sqlite")
     >>> sql
-    'SELECT c.id FROM contacts AS c WHERE c.created_us <= :p0 AND c.city_key IN (:p1)'
+    'SELECT c.id FROM contacts AS c WHERE c.created_us <= :p0 AND (NOT c.city_key IS NULL AND c.city_key IN (:p1))'
     >>> params
     {'p0': 1782777600000000, 'p1': 'kraków'}
     """

@@ -217,6 +217,7 @@ def event_rows(events: Iterable[Event], currency: str) -> dict[str, list[tuple[A
     """Rows of the event tables for these (validated, new) events."""
     out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in EVENT_TABLES}
     events_out, items_out, cats_out = out["events"], out["items"], out["item_categories"]
+    keys: dict[str, str | None] = {}  # categories repeat: normalise each spelling once per batch
     for e in events:
         at_us = to_micros(e.at)
         value_minor = None if e.value is None else to_minor(e.value, currency)
@@ -232,7 +233,7 @@ def event_rows(events: Iterable[Event], currency: str) -> dict[str, list[tuple[A
         for item_no, (product_id, categories, quantity, price) in enumerate(lines):
             items_out.append((e.id, e.contact_id, e.type, at_us, item_no, product_id, quantity, price))
             for category in categories:
-                key = norm_key(category)
+                key = keys[category] if category in keys else keys.setdefault(category, norm_key(category))
                 if key is not None:
                     cats_out.append((e.id, e.contact_id, e.type, at_us, item_no, category, key))
     return out

@@ -24,7 +24,7 @@ from engagekit.stores.base import (
     ValueRows,
     _classes,
 )
-from engagekit.stores.campaign_sql import CampaignSQL  # campaign_results (SPEC §10)
+from engagekit.stores.campaign_sql import CampaignSQL
 from engagekit.time import EVER, Instant, Span, Window, as_timedelta
 
 from . import compiler
