@@ -8,6 +8,7 @@ arguments and return private frozen nodes. Every target — the memory store, th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
@@ -527,7 +528,7 @@ def _profile(field: str, value: object) -> Filter:
     return _Profile(field, frozenset(clean))
 
 
-def city(value: str | None | Iterable[str | None]) -> Filter:
+def city(value: str | Iterable[str | None] | None) -> Filter:
     """Contacts whose city is the value (or one of a set), compared through the normalised key.
 
     >>> city("Warszawa")
@@ -536,7 +537,7 @@ def city(value: str | None | Iterable[str | None]) -> Filter:
     return _profile("city", value)
 
 
-def country(value: str | None | Iterable[str | None]) -> Filter:
+def country(value: str | Iterable[str | None] | None) -> Filter:
     """Contacts whose ISO 3166-1 alpha-2 country is the value (case-insensitive).
 
     >>> country("pl")
@@ -545,7 +546,7 @@ def country(value: str | None | Iterable[str | None]) -> Filter:
     return _profile("country", value)
 
 
-def language(value: str | None | Iterable[str | None]) -> Filter:
+def language(value: str | Iterable[str | None] | None) -> Filter:
     """Contacts whose language is the value (or one of a set).
 
     >>> language("de")
@@ -554,7 +555,7 @@ def language(value: str | None | Iterable[str | None]) -> Filter:
     return _profile("language", value)
 
 
-def gender(value: str | None | Iterable[str | None]) -> Filter:
+def gender(value: str | Iterable[str | None] | None) -> Filter:
     """Contacts whose gender is the value (or one of a set).
 
     >>> gender("f")
@@ -693,7 +694,7 @@ def _attr_value(value: object, path: str) -> AttrValue:
             raise InvalidFilter(f"{path}: {value!r} contains a NUL character")
         return value
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise InvalidFilter(f"{path}: {value!r} is not a finite number")
         return value
     raise InvalidFilter(f"{path}: expected a string, number or boolean, got {type(value).__name__} {value!r}")

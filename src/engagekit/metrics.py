@@ -19,7 +19,7 @@ from .money import from_minor, quantize_fraction, quantize_money
 class OrderTotals:
     """Exact aggregates over the visible (windowed) orders of a set of contacts.
 
-    ``tbo_span`` is Σ(last − first) in microseconds and ``tbo_gaps`` is Σ(n − 1), both over members
+    ``tbo_span`` is Σ(last - first) in microseconds and ``tbo_gaps`` is Σ(n - 1), both over members
     with at least two orders.
     """
 

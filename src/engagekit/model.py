@@ -6,10 +6,11 @@ Models are frozen attrs classes. Construction validates every field and raises
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +24,7 @@ from .time import instant
 STATUSES = ("subscribed", "unknown", "unsubscribed")
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """The event types of SPEC §1."""
 
     PRODUCT_VIEW = "product_view"
@@ -97,8 +98,8 @@ def _categories(value: object, field: str, error: type[InvalidRecord]) -> tuple[
 def _json_value(value: object, field: str) -> Any:
     """Custom attribute values: JSON scalars (str, int, float, bool, None, Decimal)."""
     if value is None or isinstance(value, (str, bool, int, float, Decimal)):
-        if isinstance(value, float) and value != value:
-            raise InvalidContact(f"{field}: NaN is not a value")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidContact(f"{field}: {value!r} is not a finite number")
         if isinstance(value, str) and "\x00" in value:
             raise InvalidContact(f"{field}: {value!r} contains a NUL character")
         return value
