@@ -98,7 +98,9 @@ def _categories(value: object, field: str, error: type[InvalidRecord]) -> tuple[
 def _json_value(value: object, field: str) -> Any:
     """Custom attribute values: JSON scalars (str, int, float, bool, None, Decimal)."""
     if value is None or isinstance(value, (str, bool, int, float, Decimal)):
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and math.isnan(value):
+            raise InvalidContact(f"{field}: NaN is not a value")
+        if isinstance(value, float) and math.isinf(value):
             raise InvalidContact(f"{field}: {value!r} is not a finite number")
         if isinstance(value, str) and "\x00" in value:
             raise InvalidContact(f"{field}: {value!r} contains a NUL character")
