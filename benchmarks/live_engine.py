@@ -43,7 +43,7 @@ def deep_size(engine: LiveEngine) -> int:
 
 def _state_size(st: ContactState) -> int:
     size = sys.getsizeof(st) + sys.getsizeof(st.lists) + sys.getsizeof(st.due)
-    size += sum(sys.getsizeof(column) for column in st.lists.values())
+    size += sum(sys.getsizeof(column) for column in st.lists if column is not None)
     if st.values is not None:
         size += sys.getsizeof(st.values)  # the Decimals are shared with the events
     if st.cache is not None:
@@ -106,7 +106,7 @@ def main() -> None:
     size = deep_size(engine)
     print(f"memory: {size / len(engine._states):,.0f} bytes per contact of engine state "
           f"({size / 2**20:,.0f} MiB for {len(engine._states):,} contacts; "
-          f"{sum(len(c) for st in engine._states.values() for c in st.lists.values()):,} column entries, "
+          f"{sum(len(c) for st in engine._states.values() for c in st.lists if c is not None):,} column entries, "
           f"{len(engine._heap):,} heap entries)")
 
     before = sum(len(store.log(s.id)) for s in store.segments())

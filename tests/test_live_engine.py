@@ -347,6 +347,12 @@ def test_late_contact_upsert(store: Any) -> None:
     engine.advance(to=T0 + DAY)
     engine.add_contacts([Contact(id="c1", city=" warszawa", created_at=T0 - DAY)])
     assert _log(store, seg.id) == [("c1", "added", T0 + DAY, True)]
+    # an upsert that moves created_at past now: the contact stops existing now, and exists again then
+    engine.add_contacts([Contact(id="c1", city="Warszawa", created_at=T0 + 3 * DAY)])
+    assert engine.members(seg.id) == store.members(seg.filter, at=engine.now) == frozenset()
+    engine.advance(to=T0 + 5 * DAY)
+    # the late "added" and this "removed" are at one instant: they cancel, the log keeps the net change
+    assert _log(store, seg.id) == [("c1", "added", T0 + 3 * DAY, False)]
 
 
 def test_segment_edit_logs_the_difference_at_now(store: Any) -> None:

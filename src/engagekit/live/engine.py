@@ -28,7 +28,7 @@ from typing import Any
 from engagekit.errors import InvalidInstant, UnknownSegment
 from engagekit.filters import DEFAULT_TIMEFRAME, Filter, blocked, engaged, in_segment, unengaged
 from engagekit.live.evaluate import NEVER, STATES, Compiler, ContactState, Matchers, Node
-from engagekit.live.history import history
+from engagekit.live.history import event_micros, history
 from engagekit.live.segments import Segment
 from engagekit.model import Contact, Event
 from engagekit.reports import LoadReport
@@ -82,29 +82,28 @@ class LiveEngine:
         self._instant = -1  # the instant of the latest log rows, and those rows by (segment, contact)
         self._at_instant: dict[tuple[str, str], LogRow] = {}
 
+        # compile first, so that one pass over the history fills every matcher's columns
+        compiler = Compiler(self._matchers)
+        classes = compiler.classes(self._timeframe)
+        active = [(segment, self._compile(segment.id)) for segment in store.segments() if segment.active]
+        self._matchers.fresh.clear()
         contacts, events = history(store)
         for contact in contacts:
             st = self._state(contact.id)
             st.contact = contact
             st.created = to_micros(contact.created_at)
-        self._matchers.fresh.clear()
-        from engagekit.live.history import event_micros
-
         ingest, state = self._matchers.ingest, self._state
         for event in events:
             ingest(state(event.contact_id), event, event_micros(event))
 
-        compiler = Compiler(self._matchers)
-        classes = compiler.classes(self._timeframe)
         self._classes = self._new_slot(None, None, classes, frozenset(compiler.types))
         moment = from_micros(self._now)
         for i, flt in enumerate((engaged(timeframe=self._timeframe), unengaged(timeframe=self._timeframe),
                                  blocked())):
             self._classes.members[i] = set(store.members(flt, at=moment))
         self._schedule_all(self._classes)
-        for segment in store.segments():
-            if segment.active:
-                self._track(segment, silent=True)
+        for segment, compiled in active:
+            self._track(segment, silent=True, compiled=compiled)
         self._mark_generated()
 
     # --- public API ---------------------------------------------------------------------------------
@@ -115,7 +114,9 @@ class LiveEngine:
         return from_micros(self._now)
 
     def members(self, segment_id: str) -> frozenset[str]:
-        """Members of an active segment at ``engine.now``."""
+        """Members of an active segment at ``engine.now`` (a segment new to the engine starts now)."""
+        if segment_id not in self._segment_slot:
+            self.sync_segments()
         slot = self._slot_of(segment_id)
         return frozenset(slot.members[0])
 
@@ -136,17 +137,19 @@ class LiveEngine:
                 continue
             contact = record if isinstance(record, Contact) else Contact.from_dict(record)
             st = self._state(contact.id)
+            existed = st.created <= now  # an upsert of a contact that exists now changes it now
             st.contact = contact
             st.created = created = to_micros(contact.created_at)
             st.cache = None
+            effect = now if existed else created
             for slot in self._live_slots():
                 if created < now:
                     self._late.add((slot.index, contact.id))
-                elif created < st.due[slot.index]:
-                    st.due[slot.index] = created
-            if created >= now and created < st.next:
-                st.next = created
-                heappush(self._heap, (created, contact.id))
+                elif effect < st.due[slot.index]:
+                    st.due[slot.index] = effect
+            if created >= now and effect < st.next:
+                st.next = effect
+                heappush(self._heap, (effect, contact.id))
         self._settle()
         return report
 
@@ -156,27 +159,35 @@ class LiveEngine:
         An event already stored (same id) is a no-op, as in the store. An event earlier than
         ``engine.now`` is late: its changes are logged at ``engine.now`` with ``late=True``.
         """
-        batch = list(events)
-        ids = [i for i in map(_record_id, batch) if i is not None]
+        batch: list[Any] = list(events)
+        try:
+            ids = [e.id for e in batch]
+            plain = True
+        except AttributeError:  # mappings (Event.from_dict) among the records
+            ids = [i for i in map(_record_id, batch) if i is not None]
+            plain = False
         known = self.store._known_event_ids(ids) if ids else set()
         report: LoadReport = self.store.add_events(batch, on_invalid=on_invalid)
-        rejected = {r.index for r in report.rejected}
-        seen: set[str] = set(known)
+        if plain and not report.rejected and not report.duplicates:
+            fresh: list[Event] = batch  # every record is a new, valid Event: the common case
+        else:
+            rejected = {r.index for r in report.rejected}
+            seen: set[str] = set(known)
+            fresh = []
+            for index, record in enumerate(batch):
+                if index not in rejected:
+                    event = record if isinstance(record, Event) else Event.from_dict(record)
+                    if event.id not in seen:
+                        seen.add(event.id)
+                        fresh.append(event)
         now, states, ingest, by_type = self._now, self._states, self._matchers.ingest, self._by_type
-        late, heap = self._late, self._heap
-        for index, record in enumerate(batch):
-            if index in rejected:
-                continue
-            event = record if isinstance(record, Event) else Event.from_dict(record)
-            eid = event.id
-            if eid in seen:
-                continue
-            seen.add(eid)
+        late, heap, epoch = self._late, self._heap, _EPOCH
+        for event in fresh:
             cid = event.contact_id
             st = states.get(cid)
             if st is None:
                 st = self._state(cid)
-            delta = event.at - _EPOCH
+            delta = event.at - epoch
             t = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
             ingest(st, event, t)
             slots = by_type.get(event.type)
@@ -278,13 +289,18 @@ class LiveEngine:
         for etype in slot.types:
             self._by_type[etype] = [s for s in self._by_type[etype] if s is not slot]
 
-    def _track(self, segment: Segment, *, silent: bool) -> None:
-        """Start tracking a segment at ``engine.now``, or rebuild it (logging the difference)."""
-        resolved = self.store.resolve(in_segment(segment.id))
+    def _compile(self, segment_id: str) -> tuple[Filter, Node, frozenset[str]]:
+        resolved = self.store.resolve(in_segment(segment_id))
         compiler = Compiler(self._matchers)
         fn = compiler.compile(resolved)
+        return resolved, fn, frozenset(compiler.types)
+
+    def _track(self, segment: Segment, *, silent: bool,
+               compiled: tuple[Filter, Node, frozenset[str]] | None = None) -> None:
+        """Start tracking a segment at ``engine.now``, or rebuild it (logging the difference)."""
+        resolved, fn, types = compiled or self._compile(segment.id)
         self._backfill()
-        slot = self._new_slot(segment.id, resolved, fn, frozenset(compiler.types))
+        slot = self._new_slot(segment.id, resolved, fn, types)
         now = self._now
         members = set(self.store.members(in_segment(segment.id), at=from_micros(now)))
         old_index = self._segment_slot.get(segment.id)
@@ -314,8 +330,6 @@ class LiveEngine:
         if not fresh:
             return
         self._matchers.fresh.clear()
-        from engagekit.live.history import event_micros
-
         _, events = history(self.store)
         ingest, state = self._matchers.ingest, self._state
         for event in events:
@@ -392,11 +406,13 @@ class LiveEngine:
                 members.discard(cid)
                 self._log((slot.segment_id, cid, "removed", t, late))
         else:
-            for i, group in enumerate(slot.members):
-                if i == value:
-                    group.add(cid)
-                else:
-                    group.discard(cid)
+            groups = slot.members
+            if value < 0 or cid not in groups[value]:  # a class changed (or the contact is gone)
+                for i, group in enumerate(groups):
+                    if i == value:
+                        group.add(cid)
+                    else:
+                        group.discard(cid)
         return n
 
     def _log(self, row: LogRow) -> None:

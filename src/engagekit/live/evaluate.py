@@ -71,11 +71,11 @@ class ContactState:
     def __init__(self) -> None:
         self.contact: Contact | None = None
         self.created: int = NEVER
-        self.lists: dict[int, array[int]] = {}
+        self.lists: list[array[int] | None] = []  # by matcher id (may be shorter: missing is empty)
         self.values: list[Decimal] | None = None  # order values, parallel to the orders column
         self.due: list[int] = []  # per engine slot: the next instant its value may change
         self.next: int = NEVER  # min(due): the contact's entry in the engine's heap
-        self.cache: dict[int, bool] | None = None
+        self.cache: list[bool | None] | None = None  # conditions on the contact's record, by index
 
 
 @lru_cache(maxsize=1 << 16)
@@ -153,9 +153,12 @@ class Matchers:
                 continue
             if pred is not None and not pred(event):
                 continue
-            column = st.lists.get(mid)
+            lists = st.lists
+            if mid >= len(lists):
+                lists.extend([None] * (mid + 1 - len(lists)))
+            column = lists[mid]
             if column is None:
-                column = st.lists[mid] = array("q")
+                column = lists[mid] = array("q")
             value = t * 2 + (event.type == "unsubscribe") if encoding == STATUS else t
             if not column or value >= column[-1]:
                 index = len(column)
@@ -381,11 +384,28 @@ class Compiler(Visitor[Node]):
         window = kind, edge, start, end = _bounds(f.within)
         expiring = kind == "last"
 
+        exact_last = expiring and edge is not None and edge.exact is not None
+        n = edge.exact if exact_last and edge is not None and edge.exact is not None else 0
+
         def node(st: ContactState, t: int) -> Result:
-            column = st.lists.get(mid)
+            lists = st.lists
+            column = lists[mid] if mid < len(lists) else None
             if not column:
                 return lo == 0, NEVER
             vis = bisect_right(column, t)
+            if exact_last:  # the common case, inlined: last(N) with N exact
+                nxt = column[vis] if vis < len(column) else NEVER
+                a = bisect_right(column, t - n, 0, vis)
+                k = vis - a
+                if k < lo:
+                    return False, nxt
+                if hi is not None and k > hi:
+                    e = column[a + k - hi - 1] + n
+                    return False, (e if e < nxt else nxt)
+                if lo == 0:
+                    return True, nxt
+                e = column[a + k - lo] + n
+                return True, (e if e < nxt else nxt)
             nxt = _next_future(kind, start, end, column, vis)
             a, b, _ = _window_slice(window, column, t, vis)
             k = b - a
@@ -426,7 +446,8 @@ class Compiler(Visitor[Node]):
             return n > 0 and (lo is None or total >= lo * n) and (hi is None or total <= hi * n)
 
         def node(st: ContactState, t: int) -> Result:
-            column = st.lists.get(mid)
+            lists = st.lists
+            column = lists[mid] if mid < len(lists) else None
             if not column:
                 return fits(Decimal(0), 0), NEVER
             vis = bisect_right(column, t)
@@ -443,7 +464,8 @@ class Compiler(Visitor[Node]):
         wanted = f.values
 
         def node(st: ContactState, t: int) -> Result:
-            column = st.lists.get(mid)
+            lists = st.lists
+            column = lists[mid] if mid < len(lists) else None
             if not column:
                 assert st.contact is not None
                 return st.contact.status in wanted, NEVER
@@ -462,13 +484,14 @@ class Compiler(Visitor[Node]):
 
         def klass(st: ContactState, t: int) -> Result:
             lists = st.lists
-            blocks = lists.get(blocking)
+            size = len(lists)
+            blocks = lists[blocking] if blocking < size else None
             nxt = NEVER
             if blocks:
                 if blocks[0] <= t:
                     return 2, NEVER
                 nxt = blocks[0]
-            column = lists.get(engaging)
+            column = lists[engaging] if engaging < size else None
             if not column:
                 return 1, nxt
             vis = bisect_right(column, t)
@@ -513,8 +536,10 @@ class Compiler(Visitor[Node]):
         def node(st: ContactState, t: int) -> Result:
             cache = st.cache
             if cache is None:
-                cache = st.cache = {}
-            value = cache.get(index)
+                cache = st.cache = []
+            if index >= len(cache):
+                cache.extend([None] * (index + 1 - len(cache)))
+            value = cache[index]
             if value is None:
                 assert st.contact is not None
                 value = cache[index] = test(st.contact)

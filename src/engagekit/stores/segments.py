@@ -543,10 +543,7 @@ class SegmentsMixin:
 
 
 def _default_name(flt: Filter) -> str:
-    try:
-        return flt.describe()
-    except ImportError:  # describe.py not there yet
-        return repr(flt)
+    return flt.describe()
 
 
 def _check_name(name: object) -> str:
