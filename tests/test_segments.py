@@ -210,3 +210,20 @@ def test_sqlite_segments_persist(tmp_path: Any) -> None:
     assert again.campaigns() == [Campaign("cmp", seg.id)]
     assert [(e.contact_id, e.late) for e in again.log(seg.id)] == [("c1", True)]
     again.close()
+
+
+def test_update_dry_run_previews_without_saving(clocked: Any) -> None:
+    clocked.add_contacts([
+        Contact(id=cid, city=c, created_at=T0 - 10 * DAY)
+        for cid, c in (("a", "Warszawa"), ("b", "Kraków"), ("c", " warszawa"), ("d", None))
+    ])
+    seg = clocked.create_segment(city("Warszawa"))
+    preview = clocked.update_segment(seg.id, filter=city({"Kraków", "warszawa"}), dry_run=True, at=T0)
+    # worked by hand: saved {a, c}; new {a, b, c}
+    assert (preview.count, preview.entering, preview.leaving, preview.staying) == (3, 1, 0, 2)
+    assert preview.examples["entering"] == ("b",)
+    assert preview.examples["staying"] == ("a", "c")
+    assert clocked.segment(seg.id).filter == city("Warszawa")
+    assert clocked.members(in_segment(seg.id), at=T0) == frozenset({"a", "c"})
+    with pytest.raises(SegmentCycle):
+        clocked.update_segment(seg.id, filter=in_segment(seg.id), dry_run=True, at=T0)

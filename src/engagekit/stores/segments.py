@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import attrs
 
@@ -28,6 +28,9 @@ from engagekit.errors import InvalidFilter, SegmentInUse, UnknownSegment
 from engagekit.filters import Filter, segment_refs
 from engagekit.live.segments import Campaign, LogEntry, Segment
 from engagekit.time import Clock, Instant, from_micros, instant, to_micros
+
+if TYPE_CHECKING:
+    from engagekit.explain import Preview
 
 LogRow = tuple[str, str, str, int, bool]
 """``(segment_id, contact_id, change, at_us, late)``: a log entry as stored."""
@@ -442,14 +445,32 @@ class SegmentsMixin:
         """Every saved segment, in the order they were created."""
         return [self._to_segment(row) for row in self._segment_storage.all()]
 
+    @overload
+    def update_segment(self, segment_id: str, *, filter: Filter | None = ..., name: str | None = ...,
+                       active: bool | None = ..., dry_run: Literal[False] = ...,
+                       at: Instant | None = ...) -> Segment: ...
+
+    @overload
+    def update_segment(self, segment_id: str, *, filter: Filter | None = ..., name: str | None = ...,
+                       active: bool | None = ..., dry_run: Literal[True],
+                       at: Instant | None = ...) -> Preview: ...
+
     def update_segment(self, segment_id: str, *, filter: Filter | None = None, name: str | None = None,
-                       active: bool | None = None) -> Segment:
+                       active: bool | None = None, dry_run: bool = False,
+                       at: Instant | None = None) -> Segment | Preview:
         """Change a segment's filter, name or active flag; what is not given is kept.
 
         A new filter without a new name keeps the old name unless it was the old filter's
         ``describe()``, in which case the name follows the new filter.
+
+        With ``dry_run=True`` nothing is saved: the result is the :class:`~engagekit.Preview` of the
+        new filter against the saved one at ``at`` (SPEC §9), what saving would change.
         """
         row = self._row(segment_id)
+        if dry_run:
+            candidate = self._parse_filter(row.filter_json) if filter is None else filter
+            self._check_refs(candidate, segment_id)
+            return self.preview(candidate, against=segment_id, at=at)  # type: ignore[attr-defined,no-any-return]
         changes: dict[str, Any] = {}
         if filter is not None:
             self._check_refs(filter, segment_id)
