@@ -73,3 +73,7 @@ class SchemaVersionError(EngagekitError, RuntimeError):
 
 class StoreUnavailable(EngagekitError, RuntimeError):
     """A store's driver or server is missing."""
+
+
+class MissingExtra(EngagekitError, ImportError):
+    """An optional dependency (an extra such as ``engagekit[pandas]``) is not installed."""

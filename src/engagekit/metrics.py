@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import attrs
 
@@ -67,6 +68,18 @@ class Metrics:
         from .display import metrics_html
 
         return metrics_html(self)
+
+    def to_arrow(self) -> Any:
+        """This as a pyarrow Table (extra ``engagekit[parquet]``; see :mod:`engagekit.tables`)."""
+        from .tables import metrics_table
+
+        return metrics_table(self)
+
+    def to_pandas(self) -> Any:
+        """This as a pandas DataFrame (extra ``engagekit[pandas]``; see :mod:`engagekit.tables`)."""
+        from .tables import to_pandas
+
+        return to_pandas(self.to_arrow())
 
 
 def _exp(currency: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -64,3 +65,15 @@ class Dashboard:
         from .display import dashboard_html
 
         return dashboard_html(self)
+
+    def to_arrow(self) -> Any:
+        """This as a pyarrow Table (extra ``engagekit[parquet]``; see :mod:`engagekit.tables`)."""
+        from .tables import dashboard_table
+
+        return dashboard_table(self)
+
+    def to_pandas(self) -> Any:
+        """This as a pandas DataFrame (extra ``engagekit[pandas]``; see :mod:`engagekit.tables`)."""
+        from .tables import to_pandas
+
+        return to_pandas(self.to_arrow())
