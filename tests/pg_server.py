@@ -45,6 +45,15 @@ def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
 
 
+def _ensure_postgres_user() -> None:
+    """As root the server must run as another user; Debian's package makes ``postgres``, a bare
+    machine with only the binaries may not have it."""
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+
+
 def dsn(directory: str | os.PathLike[str]) -> str:
     """The DSN of the database in a cluster started in ``directory``."""
     socket_dir = Path(directory).resolve()
@@ -57,6 +66,7 @@ def start(directory: str | os.PathLike[str]) -> str:
     root.mkdir(parents=True, exist_ok=True)
     data = root / "data"
     if os.geteuid() == 0:
+        _ensure_postgres_user()
         postgres = pwd.getpwnam("postgres")
         os.chown(root, postgres.pw_uid, postgres.pw_gid)
         root.chmod(0o700)
