@@ -137,6 +137,17 @@ def _freeze_tags(value: object) -> frozenset[str]:
     return frozenset(tags)
 
 
+def _check_keys(data: Mapping[str, Any], cls: type, required: tuple[str, ...],
+                error: type[InvalidRecord], what: str) -> None:
+    """A mapping for ``from_dict``: no unknown field (the first named), every required one present."""
+    unknown = sorted(set(data) - {f.name for f in attrs.fields(cls)})
+    if unknown:
+        raise error(f"{unknown[0]}: unknown {what} field")
+    for name in required:
+        if name not in data:
+            raise error(f"{name}: required")
+
+
 def _hash_mapping(mapping: Mapping[str, Any]) -> int:
     return hash(tuple(sorted((k, repr(v)) for k, v in mapping.items())))
 
@@ -207,13 +218,7 @@ class Contact:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Contact:
         """A contact from a JSON-like mapping (tags as a list, instants as ISO strings)."""
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidContact(f"{unknown[0]}: unknown contact field")
-        if "id" not in data or "created_at" not in data:
-            missing = "id" if "id" not in data else "created_at"
-            raise InvalidContact(f"{missing}: required")
+        _check_keys(data, cls, ("id", "created_at"), InvalidContact, "contact")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
@@ -377,13 +382,7 @@ class Event:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
         """An event from a JSON-like mapping (money as strings, lists for tuples)."""
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidEvent(f"{unknown[0]}: unknown event field")
-        for required in ("id", "contact_id", "type", "at"):
-            if required not in data:
-                raise InvalidEvent(f"{required}: required")
+        _check_keys(data, cls, ("id", "contact_id", "type", "at"), InvalidEvent, "event")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
