@@ -198,3 +198,145 @@ def test_invalid_filter_is_one_line_error(shop, text):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("engagekit: error: ")
     assert "Traceback" not in result.stderr
+
+
+# --- segment show, segment log and export log on a store with a real membership log ------------------
+
+JUNE = "2026-06-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """A sqlite store whose segment seg-1 ('ordered in the last 30 days') has a real membership log.
+
+    c1 orders on June 10 12:00 and leaves 30 days later (July 10 12:00); the engine then stands on
+    July 15, when c2's order of June 20 08:00 arrives late: it is logged at July 15 with late=True.
+    """
+    from engagekit import Contact, Event, LiveEngine, last, ordered
+    from engagekit.stores.sql.sqlite import SQLiteStore
+
+    path = tmp_path / "log.db"
+    store = SQLiteStore(path, currency="PLN")
+    store.add_contacts([Contact(id=c, status="subscribed", created_at="2026-01-01T00:00:00+00:00")
+                        for c in ("c1", "c2")])
+    segment = store.create_segment(ordered(within=last(days=30)), name="recent buyers")
+    assert segment.id == "seg-1"
+    engine = LiveEngine(store, start=JUNE)
+    engine.add_events([Event(id="e1", contact_id="c1", type="order", at="2026-06-10T12:00:00+00:00",
+                             order_id="o1", value="99.00", currency="PLN")])
+    engine.advance(to="2026-07-15T00:00:00+00:00")
+    engine.add_events([Event(id="e2", contact_id="c2", type="order", at="2026-06-20T08:00:00+00:00",
+                             order_id="o2", value="10.00", currency="PLN")])
+    store.close()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run(*args, "--store", f"sqlite:{path}", cwd=tmp_path)
+
+    return cli
+
+
+EXPECTED_LOG = [("2026-06-10T12:00:00+00:00", "c1", "added", False),
+                ("2026-07-10T12:00:00+00:00", "c1", "removed", False),
+                ("2026-07-15T00:00:00+00:00", "c2", "added", True)]
+
+
+def test_segment_show_table_and_json(logged):
+    import json
+
+    table = logged("segment", "show", "seg-1")
+    assert table.returncode == 0, table.stderr
+    assert table.stderr == ""
+    fields = dict(line.split(None, 1) for line in table.stdout.splitlines())
+    assert fields["id"] == "seg-1"
+    assert fields["name"] == "recent buyers"
+    assert fields["active"] == "True"
+    assert fields["description"] == "ordered at least once in the last 30 days"
+    as_json = logged("segment", "show", "seg-1", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert (data["id"], data["name"], data["active"]) == ("seg-1", "recent buyers", True)
+    assert data["filter"] == {"engagekit_filter": 1, "filter": {"ordered": {
+        "at_least": 1, "at_most": None, "within": {"last": {"days": 30}}}}}
+    assert data["created_at"].endswith("+00:00")
+    assert json.loads(json.dumps(data["filter"])) == json.loads(fields["filter"])  # same filter both ways
+
+
+def test_segment_log_table_json_and_bounds(logged):
+    import json
+
+    as_json = logged("segment", "log", "seg-1", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    entries = [(e["at"], e["contact_id"], e["change"], e["late"]) for e in json.loads(as_json.stdout)]
+    assert entries == EXPECTED_LOG
+    table = logged("segment", "log", "seg-1")
+    assert table.returncode == 0, table.stderr
+    rows = [line.split() for line in table.stdout.splitlines()[1:] if line.strip() and not set(line) <= {"-", " "}]
+    assert [tuple(r) for r in rows] == [(*e[:3], "late")[:4 if e[3] else 3] for e in EXPECTED_LOG]
+    bounded = logged("segment", "log", "seg-1", "--since", "2026-06-15T00:00:00+00:00",
+                     "--until", "2026-07-15T00:00:00+00:00", "--json")
+    assert [e["change"] for e in json.loads(bounded.stdout)] == ["removed"]  # until is exclusive
+    one = logged("segment", "log", "seg-1", "--contact", "c1", "--json")
+    assert [e["change"] for e in json.loads(one.stdout)] == ["added", "removed"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_export_log_writes_every_entry(logged, tmp_path, suffix):
+    import csv
+    import json
+
+    result = logged("export", "log", "seg-1", f"log.{suffix}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"3 rows written to log.{suffix}"
+    text = (tmp_path / f"log.{suffix}").read_text()
+    if suffix == "csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        got = [(r["at"], r["contact_id"], r["change"], r["late"] == "true") for r in rows]
+    else:
+        rows = [json.loads(line) for line in text.splitlines()]
+        got = [(r["at"], r["contact_id"], r["change"], r["late"]) for r in rows]
+    assert [r["segment_id"] for r in rows] == ["seg-1"] * 3
+    assert [(g[0].replace("Z", "+00:00"), *g[1:]) for g in got] == EXPECTED_LOG
+    as_json = logged("export", "log", "seg-1", f"again.{suffix}", "--json")
+    assert json.loads(as_json.stdout) == {"path": f"again.{suffix}", "rows": 3}
+
+
+# --- every verb's error path: one line, exit 1, no traceback (unless --debug) -----------------------
+
+FAILING = {
+    "import": ["import", "contacts", "missing.csv"],
+    "export members": ["export", "members", "seg-404", "out.csv"],
+    "export log": ["export", "log", "seg-404", "out.csv"],
+    "dashboard": ["dashboard", "--view", "bogus"],
+    "segment create": ["segment", "create", '{"engagekit_filter": 1, "filter": {"node": "nonsense"}}'],
+    "segment show": ["segment", "show", "seg-404"],
+    "segment members": ["segment", "members", "seg-404"],
+    "segment log": ["segment", "log", "seg-404"],
+    "segment explain": ["segment", "explain", "seg-1", "nobody", "--at", AT],
+    "segment preview": ["segment", "preview", "not json", "--against", "seg-1"],
+}
+
+
+@pytest.mark.parametrize("verb", sorted(FAILING))
+def test_every_verb_fails_on_one_line(logged, tmp_path, verb):
+    result = logged(*FAILING[verb])
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("engagekit: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.partial").exists()
+
+
+@pytest.mark.parametrize("verb", ["import", "export log", "segment show", "segment log"])
+def test_debug_shows_the_traceback_for_every_kind_of_verb(logged, verb):
+    result = logged("--debug", *FAILING[verb])
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+
+
+def test_segment_list_on_an_unopenable_store_is_one_line(tmp_path):
+    result = run("segment", "list", "--store", f"sqlite:{tmp_path / 'no' / 'such' / 'x.db'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("engagekit: error: cannot open store ")
+    assert len(result.stderr.strip().splitlines()) == 1
