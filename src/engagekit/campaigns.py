@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import attrs
 
@@ -32,9 +32,13 @@ from .model import CAMPAIGN_TYPES, Event
 from .money import exponent, from_minor, quantize_money, to_minor
 from .time import Clock, Instant, as_timedelta, instant, to_micros
 
+if TYPE_CHECKING:
+    from .reports import SegmentReport
+
 __all__ = [
-    "CAMPAIGN_ROW_TYPES", "DEFAULT_WINDOW", "TOUCHES", "CampaignResult", "CampaignResultsMixin", "CampaignTotals",
-    "Comparison", "RateDifference", "by_segment", "compare", "event_rows", "pool", "totals_from_rows",
+    "CAMPAIGN_ROW_TYPES", "DEFAULT_WINDOW", "RATES", "TOUCHES", "CampaignResult", "CampaignResults",
+    "CampaignResultsMixin", "CampaignTotals", "Comparison", "RateDifference", "by_segment", "compare", "event_rows",
+    "pool", "totals_from_rows",
     "two_proportion_p_value", "wilson",
 ]
 
@@ -227,6 +231,11 @@ class CampaignResult:
             orders=self.orders, revenue_minor=to_minor(self.revenue, self.currency), converted=self.converted,
             unsubscribed=self.unsubscribed, complaints=self.complaints)
 
+    def _repr_html_(self) -> str:
+        from .display import campaign_results_html
+
+        return campaign_results_html([self])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly mapping: Decimals as strings, intervals as two-element lists."""
         out: dict[str, Any] = {}
@@ -238,6 +247,50 @@ class CampaignResult:
                 value = [str(v) for v in value]
             out[field.name] = value
         return out
+
+
+RATES = ("open_rate", "click_rate", "click_to_open", "conversion_rate")
+"""The rates of a result; each has its interval under ``<name>_ci``."""
+
+
+class CampaignResults(list[CampaignResult]):
+    """What ``store.campaign_results`` returns: a plain list of results that also shows itself as a
+    table (``str()``, ``_repr_html_`` in notebooks) and converts to Arrow or pandas.
+
+    >>> rs = CampaignResults([CampaignResult.from_totals(CampaignTotals("nl-1", sent=200, opened=50,
+    ...                                                                 clicked=10), currency="PLN")])
+    >>> rs == [rs[0]], len(rs)
+    (True, 1)
+    >>> str(rs).splitlines()[2].split()[:8]
+    ['nl-1', '200', '200', '50', '25.00', '%', '[19.51-31.43]', '5.00']
+    """
+
+    def __str__(self) -> str:
+        from .display import campaign_results_text
+
+        return campaign_results_text(self)
+
+    def _repr_html_(self) -> str:
+        from .display import campaign_results_html
+
+        return campaign_results_html(self)
+
+    def to_arrow(self) -> Any:
+        """One row per campaign (extra ``engagekit[parquet]``): every figure, each interval as
+        ``<rate>_low`` / ``<rate>_high`` (see :func:`engagekit.reports.campaign_results_table`)."""
+        from .reports import campaign_results_table
+
+        return campaign_results_table(self)
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_arrow` as a pandas DataFrame (extra ``engagekit[pandas]``)."""
+        from .tables import to_pandas
+
+        return to_pandas(self.to_arrow())
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Every result's :meth:`CampaignResult.to_dict`, for JSON."""
+        return [r.to_dict() for r in self]
 
 
 def _check_touch(touch: object) -> None:
@@ -510,7 +563,7 @@ class CampaignResultsMixin:
     clock: Clock
 
     def campaign_results(self, campaigns: str | Iterable[str] | None = None, *, at: Instant | None = None,
-                         window: timedelta = DEFAULT_WINDOW, touch: str = "click") -> list[CampaignResult]:
+                         window: timedelta = DEFAULT_WINDOW, touch: str = "click") -> CampaignResults:
         """SPEC §10 results per campaign at ``at``, ordered by campaign id.
 
         ``campaigns``: one id, several, or ``None`` for every campaign with a visible event; an id
@@ -534,10 +587,33 @@ class CampaignResultsMixin:
         _check_touch(touch)
         moment = instant(self.clock() if at is None else at, field="at")
         if ids is not None and not ids:
-            return []
+            return CampaignResults()
         totals = self._campaign_totals(ids, to_micros(moment), window_us, touch)
         totals = sorted(totals, key=lambda t: t.campaign_id)
-        return [CampaignResult.from_totals(t, currency=self.currency, touch=touch) for t in totals]
+        return CampaignResults(CampaignResult.from_totals(t, currency=self.currency, touch=touch) for t in totals)
+
+    def segment_report(self, at: Instant | None = None, *, window: timedelta = DEFAULT_WINDOW,
+                       touch: str = "click") -> SegmentReport:
+        """One row per saved segment: its contacts and SPEC §4 metrics at ``at``, the campaigns
+        registered with it, and their results pooled (see :class:`engagekit.reports.SegmentReport`).
+
+        >>> from engagekit import Campaign, Contact, Event, MemoryStore, everyone
+        >>> store = MemoryStore(currency="PLN")
+        >>> _ = store.add_contacts([Contact(id="c1", created_at="2026-01-01T00:00:00+00:00")])
+        >>> _ = store.add_events([
+        ...     Event(id="e1", contact_id="c1", type="email_sent", at="2026-03-02T08:00:00+00:00", campaign_id="p1")])
+        >>> seg = store.create_segment(everyone(), name="all")
+        >>> _ = store.add_campaign(Campaign("p1", seg.id))
+        >>> row = store.segment_report(at="2026-04-01T00:00:00+00:00")[0]
+        >>> row.name, row.contacts, row.campaigns, row.results.sent
+        ('all', 1, 1, 1)
+        """
+        from .reports import build_segment_report
+
+        _check_touch(touch)
+        window_micros(window)
+        moment = instant(self.clock() if at is None else at, field="at")
+        return build_segment_report(self, moment, window=window, touch=touch)
 
     def _campaign_totals(self, campaign_ids: frozenset[str] | None, at_us: int, window_us: int,
                          touch: str) -> list[CampaignTotals]:

@@ -11,7 +11,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
@@ -373,8 +373,120 @@ def segment_html(s: object) -> str:
     return f'<table class="engagekit-segment" {_TABLE}><tbody>{rows}</tbody></table>'
 
 
+# --- campaign results and the segment report (issue #10) ---------------------------------------
+
+
+def fmt_rate_ci(rate: Decimal | None, ci: tuple[Decimal, Decimal] | None) -> str:
+    """A rate with its 95% interval: ``15.00 % [12.92-17.35]``; ``—`` when undefined.
+
+    >>> fmt_rate_ci(Decimal("0.15"), (Decimal("0.1292"), Decimal("0.1735")))
+    '15.00 % [12.92-17.35]'
+    """
+    if rate is None:
+        return "—"
+    if ci is None:
+        return fmt_percent(rate)
+    low, high = ((bound * 100).quantize(Decimal("0.01")) for bound in ci)
+    return f"{fmt_percent(rate)} [{format(low, 'f')}-{format(high, 'f')}]"
+
+
+CAMPAIGN_COLUMNS = ("campaign", "sent", "delivered", "opened", "open rate [95% CI]", "CTR [95% CI]",
+                    "conversion [95% CI]", "orders", "revenue", "revenue / 1000", "unsubscribed")
+
+
+def _campaign_cells(r: object, label: str | None = None) -> list[str]:
+    def get(name: str) -> Any:
+        return getattr(r, name, None)
+
+    return [
+        label if label is not None else fmt_value(get("campaign_id")),
+        fmt_value(get("sent")), fmt_value(get("delivered")), fmt_value(get("opened")),
+        fmt_rate_ci(get("open_rate"), get("open_rate_ci")), fmt_rate_ci(get("click_rate"), get("click_rate_ci")),
+        fmt_rate_ci(get("conversion_rate"), get("conversion_rate_ci")), fmt_value(get("orders")),
+        fmt_value(get("revenue")), fmt_value(get("revenue_per_1000")), fmt_value(get("unsubscribed")),
+    ]
+
+
+def _html_table(cls: str, caption: str | None, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    head = "".join(f"<th {_CELL if i else _LEFT}>{_e(h)}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td {_CELL if i else _LEFT}>{_e(c)}</td>" for i, c in enumerate(row))
+                   + "</tr>" for row in rows)
+    title = f"<caption>{_e(caption)}</caption>" if caption else ""
+    return (f'<table class="{cls}" {_TABLE}>{title}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _text_table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
+    body = [list(r) for r in rows]
+    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in body)])
+
+
+def campaign_results_html(results: Iterable[object]) -> str:
+    """Campaign results (SPEC §10) as a table, one row per campaign, rates with their 95% intervals.
+
+    >>> class R:
+    ...     campaign_id = "<script>"
+    >>> "&lt;script&gt;" in campaign_results_html([R()])
+    True
+    """
+    return _html_table("engagekit-campaigns", "campaign results", CAMPAIGN_COLUMNS,
+                       [_campaign_cells(r) for r in results])
+
+
+def campaign_results_text(results: Iterable[object]) -> str:
+    """Campaign results as an aligned plain-text table (``—`` where a figure is undefined)."""
+    return _text_table(CAMPAIGN_COLUMNS, [_campaign_cells(r) for r in results])
+
+
+SEGMENT_REPORT_COLUMNS = ("segment", "name", "contacts", "engagement (30 days)", "AOV", "ACV", "ANO", "TBO",
+                          "campaigns", "last generated", "sent", "open rate", "CTR [95% CI]", "conversion",
+                          "revenue / 1000")
+
+
+def _segment_report_cells(row: object) -> list[str]:
+    def get(source: object, name: str) -> Any:
+        return getattr(source, name, None)
+
+    r = get(row, "results")
+    return [
+        fmt_value(get(row, "segment_id")), fmt_value(get(row, "name")), fmt_value(get(row, "contacts")),
+        fmt_percent(get(row, "engagement_rate")), fmt_value(get(row, "aov")), fmt_value(get(row, "acv")),
+        fmt_value(get(row, "ano")), fmt_value(get(row, "tbo")), fmt_value(get(row, "campaigns")),
+        fmt_value(get(row, "last_generated")), fmt_value(get(r, "sent")), fmt_percent(get(r, "open_rate")),
+        fmt_rate_ci(get(r, "click_rate"), get(r, "click_rate_ci")), fmt_percent(get(r, "conversion_rate")),
+        fmt_value(get(r, "revenue_per_1000")),
+    ]
+
+
+def _segment_report_caption(report: object) -> str:
+    at = getattr(report, "at", None)
+    caption = "segments" if at is None else f"segments at {fmt_value(at)}"
+    return caption + "; campaign figures pooled over the campaigns sent to each segment"
+
+
+def segment_report_html(report: object) -> str:
+    """A segment report (issue #10): one row per saved segment, escaped like every other table."""
+    rows: Iterable[object] = getattr(report, "rows", ()) or ()
+    return _html_table("engagekit-segment-report", _segment_report_caption(report), SEGMENT_REPORT_COLUMNS,
+                       [_segment_report_cells(r) for r in rows])
+
+
+def segment_report_text(report: object) -> str:
+    """A segment report as plain text: a caption line, then an aligned table."""
+    rows: Iterable[object] = getattr(report, "rows", ()) or ()
+    table = _text_table(SEGMENT_REPORT_COLUMNS, [_segment_report_cells(r) for r in rows], left=2)
+    return f"{_segment_report_caption(report)}\n\n{table}"
+
+
 __all__ = [
-    "dashboard_html", "dashboard_text", "explanation_html", "explanation_text", "filter_html", "flows_html",
-    "fmt_change", "fmt_change_pct", "fmt_duration", "fmt_percent", "fmt_value", "metrics_html", "metrics_text",
-    "preview_html", "preview_text", "segment_html",
+    "campaign_results_html", "campaign_results_text", "dashboard_html", "dashboard_text", "explanation_html",
+    "explanation_text", "filter_html", "flows_html",
+    "fmt_change", "fmt_change_pct", "fmt_duration", "fmt_percent", "fmt_rate_ci", "fmt_value", "metrics_html",
+    "metrics_text", "preview_html", "preview_text", "segment_html", "segment_report_html", "segment_report_text",
 ]
