@@ -1,4 +1,4 @@
-"""The registry of stores the one suite runs on (STYLE §5): memory, sqlite, duckdb, postgres.
+"""The registry of stores the one suite runs on (STYLE §5): memory, sqlite, duckdb, postgres, spark.
 
 Each entry knows how to make a fresh, empty store with currency PLN. A store whose module, driver,
 server or DSN is missing is skipped locally, but fails the run when the environment variable ``CI``
@@ -73,11 +73,49 @@ def _postgres(module: Any, folder: Path) -> Any:
     return module.PostgresStore(dsn, currency=CURRENCY, schema=schema)
 
 
+_SPARK: dict[str, Any] = {}
+
+
+def spark_session() -> Any:
+    """The one local SparkSession of this test process (starting one costs seconds; a store, little).
+
+    ``local[2]``, two shuffle partitions, no UI, the warehouse in a temporary folder; a missing Java
+    makes ``StoreUnavailable`` (so it fails under CI).
+    """
+    session = _SPARK.get("session")
+    if session is None:
+        import shutil
+        import tempfile
+
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise StoreUnavailable(f"spark: cannot import pyspark ({exc}); pip install 'engagekit[spark]'") from None
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            raise StoreUnavailable("spark: no Java found (install a Java 17 runtime or set JAVA_HOME)")
+        warehouse = tempfile.mkdtemp(prefix="engagekit-spark-")
+        session = (SparkSession.builder.master("local[2]").appName("engagekit-tests")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.sql.shuffle.partitions", "2")
+                   .config("spark.default.parallelism", "2")
+                   .config("spark.sql.warehouse.dir", warehouse)
+                   .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+                   .getOrCreate())
+        session.sparkContext.setLogLevel("ERROR")
+        _SPARK["session"] = session
+    return session
+
+
+def _spark(module: Any, folder: Path) -> Any:
+    return module.SparkStore(spark_session(), database=f"ek_{uuid.uuid4().hex[:16]}", currency=CURRENCY)
+
+
 STORE_KINDS: tuple[StoreKind, ...] = (
     StoreKind("memory", "engagekit.stores.memory", None, _memory),
     StoreKind("sqlite", "engagekit.stores.sql.sqlite", "sqlite3", _sqlite),
     StoreKind("duckdb", "engagekit.stores.sql.duckdb", "duckdb", _duckdb),
     StoreKind("postgres", "engagekit.stores.sql.postgres", "psycopg", _postgres),
+    StoreKind("spark", "engagekit.stores.spark", "pyspark", _spark),
 )
 STORE_PARAMS = [pytest.param(kind, id=kind.name) for kind in STORE_KINDS]
 

@@ -50,7 +50,7 @@ from engagekit.time import EVER, Span, Window, to_micros
 
 from .schema import TABLES, as_float
 
-DIALECTS = ("sqlite", "duckdb", "postgres")
+DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
 STATE_SQL = ("blocked", "engaged", "unengaged")
 
 _TEMPLATES: dict[str, exp.Expr] = {}
