@@ -142,6 +142,26 @@ def test_members_table(store: Any) -> None:
             assert row[name] == getattr(contact, name), name
 
 
+AWKWARD = ["a,\"b\"\nc", "", "\\N", "NULL", "  spaced  ", "zażółć 🐍", "'; DROP TABLE contacts; --", "\r\n", '""']
+
+
+def test_members_table_keeps_awkward_text(store: Any) -> None:
+    store.clock = lambda: T0
+    store.add_contacts([Contact(id=f"x{i}", created_at=T0 - DAY - timedelta(microseconds=i), city=text,
+                                first_name=None if i % 2 == 0 else text, last_name=text, email=None)
+                        for i, text in enumerate(AWKWARD)] +
+                       [Contact(id='id "quoted", with comma', created_at=T0 - DAY, city="")])
+    fields = ("id", "created_at", "city", "first_name", "last_name", "email", "phone")
+    table = members_table(store, everyone(), fields)
+    assert table.num_rows == len(AWKWARD) + 1
+    expected = [{name: getattr(store.contact(cid), name) for name in fields} for cid in sorted(store.members(everyone()))]
+    assert _rows(table) == expected
+    by_id = {r["id"]: r for r in _rows(table)}
+    assert by_id["x8"]["city"] == '""' and by_id["x8"]["first_name"] is None   # a quoted pair is text, None is null
+    assert by_id["x0"]["city"] == "a,\"b\"\nc" and by_id["x3"]["city"] == "NULL"
+    assert by_id["x5"]["created_at"] == T0 - DAY - timedelta(microseconds=5)
+
+
 def test_members_table_of_a_segment_at_an_instant(store: Any) -> None:
     if not hasattr(store, "create_segment"):
         pytest.skip("this store keeps no segments")

@@ -136,8 +136,10 @@ def members_table(store: Any, filter_or_segment_id: str | Filter, fields: Sequen
     the rest strings).
 
     A DuckDB store hands the table over from DuckDB's own Arrow export: one query selects the
-    fields of the member ids, with no Python loop over rows. Every other store (memory, SQLite,
-    PostgreSQL for now) builds it from ``store.members`` and ``store.contact(id)``.
+    fields of the member ids, with no Python loop over rows. A PostgreSQL store streams the rows
+    with ``COPY … TO STDOUT (FORMAT CSV)`` and pyarrow's CSV reader (C++) builds the columns (see
+    :func:`_postgres_members` for why CSV rather than BINARY). Memory and SQLite stores build it
+    from ``store.members`` and ``store.contact(id)``.
     """
     pa = _pyarrow()
     unknown = [f for f in fields if f not in MEMBER_FIELDS]
@@ -147,7 +149,10 @@ def members_table(store: Any, filter_or_segment_id: str | Filter, fields: Sequen
     schema = pa.schema([pa.field(f, pa.timestamp("us", tz="UTC") if f == "created_at" else pa.string())
                         for f in fields])
     from .stores.sql.duckdb import DuckDBStore
+    from .stores.sql.postgres import PostgresStore
 
+    if isinstance(store, PostgresStore):
+        return _postgres_members(pa, store, flt, fields=fields, at=at, schema=schema)
     if isinstance(store, DuckDBStore):
         sql, params = store.sql(flt, at=at)
         columns = ", ".join("created_us AS created_at" if f == "created_at" else f for f in fields)
@@ -165,6 +170,62 @@ def members_table(store: Any, filter_or_segment_id: str | Filter, fields: Sequen
     rows = [c for c in contacts if c is not None]
     return pa.table({f: pa.array([getattr(c, f) for c in rows], type=schema.field(f).type) for f in fields},
                     schema=schema)
+
+
+# a per-transaction name: the temporary table dies at commit (ON COMMIT DROP)
+_PG_MEMBERS = "engagekit_members_table"
+
+
+def _postgres_members(pa: Any, store: Any, flt: Filter, *, fields: Sequence[str], at: Instant | None,
+                      schema: Any) -> Any:
+    """Members of a PostgreSQL store as Arrow, decoded by pyarrow's C++ CSV reader.
+
+    Inside one transaction, an ``INSERT … SELECT`` with the filter's bound parameters puts the
+    member ids in a temporary table; then ``COPY (SELECT fields … ORDER BY id) TO STDOUT (FORMAT
+    CSV, FORCE_QUOTE *)`` streams the rows, which are joined into one buffer and parsed by
+    ``pyarrow.csv`` with every column's type given. With ``FORCE_QUOTE *`` every value is quoted
+    and NULL is the only unquoted empty field, so ``quoted_strings_can_be_null=False`` keeps
+    ``""`` apart from ``None``.
+
+    Why not ``FORMAT BINARY``: neither pyarrow nor psycopg decodes PostgreSQL's binary COPY stream
+    into columns. Its fields are length-prefixed one after the other, so finding where row *n*
+    starts needs every earlier row: decoding it in Python is a loop over rows and fields.
+    psycopg's own decoder (``Copy.rows()``) returns one Python tuple per row. CSV is the format a
+    C++ reader turns into Arrow columns directly. Why a temporary table: ``COPY`` takes no bound
+    parameters (psycopg would quote the values into the SQL text client-side), and the member query
+    needs them; ``INSERT`` takes them.
+
+    What stays a Python loop: libpq hands ``COPY`` data over one row per message, and psycopg's
+    ``Copy`` iterates those messages in Python; each step only passes a buffer along (no decoding,
+    no Python object per value).
+    """
+    from pyarrow import csv
+
+    sql, params = store.sql(flt, at=at)
+    db = store._db
+    contacts = db.table("contacts")
+    columns = ", ".join("c.created_us" if f == "created_at" else f"c.{f}" for f in fields)
+    with db.transaction(), db._connection() as conn:
+        conn.execute(f'CREATE TEMPORARY TABLE {_PG_MEMBERS} (id TEXT COLLATE "C" PRIMARY KEY) ON COMMIT DROP')
+        conn.execute(f"INSERT INTO {_PG_MEMBERS} (id) SELECT id FROM ({sql}) AS m", params or None)
+        copy_sql = (f"COPY (SELECT {columns} FROM {contacts} AS c JOIN {_PG_MEMBERS} AS m ON c.id = m.id "
+                    f"ORDER BY c.id) TO STDOUT (FORMAT CSV, FORCE_QUOTE *)")
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            data = b"".join(copy)
+        conn.execute(f"DROP TABLE {_PG_MEMBERS}")
+    if not data:
+        return schema.empty_table()
+    types = {f: pa.int64() if f == "created_at" else pa.string() for f in fields}
+    table = csv.read_csv(
+        pa.py_buffer(data),
+        read_options=csv.ReadOptions(column_names=list(fields)),
+        parse_options=csv.ParseOptions(newlines_in_values=True),
+        convert_options=csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                           quoted_strings_can_be_null=False))
+    if "created_at" in fields:
+        i = table.schema.get_field_index("created_at")
+        table = table.set_column(i, "created_at", table.column(i).cast(schema.field(i).type))
+    return table.cast(schema)
 
 
 __all__ = ["MEMBER_FIELDS", "METRIC_FIELDS", "dashboard_table", "flows_table", "log_table", "members_table",
