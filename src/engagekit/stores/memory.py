@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,6 +28,7 @@ from typing import Any
 from engagekit.campaigns import CAMPAIGN_ROW_TYPES, CampaignTotals, totals_from_rows
 from engagekit.errors import UnsupportedFilter
 from engagekit.filters import (
+    DEFAULT_TIMEFRAME,
     STATUS_VALUES,
     Filter,
     Visitor,
@@ -45,7 +46,9 @@ from engagekit.filters import (
     _Profile,
     _Status,
     _Tag,
+    engaged,
     profile_key,
+    view_filter,
 )
 from engagekit.metrics import OrderTotals
 from engagekit.model import (
@@ -57,10 +60,11 @@ from engagekit.model import (
     Event,
 )
 from engagekit.money import exponent, to_minor
+from engagekit.reports import STATES, Dashboard
 from engagekit.text import norm_key
-from engagekit.time import EPOCH, Clock, Span, Window, to_micros
+from engagekit.time import EPOCH, EVER, Clock, Instant, Span, Window, as_timedelta, to_micros
 
-from .base import StoreBase, ValueRows, _classes
+from .base import ENGAGEMENT_RATE_TIMEFRAME, StoreBase, ValueRows, _classes
 
 __all__ = ["MemoryStore"]
 
@@ -77,6 +81,13 @@ NONE = -1  # payload of an event without a campaign or form
 _MEMO_LIMIT = 8_000_000  # slots held by memoised results before the memo is emptied
 _GROUPED_SHARE = 4  # use a payload sub-index when it touches < 1/4 of the window's rows
 _GROUP_INSERTS = 10_000  # late rows inserted one by one into a sub-index; more rebuild it
+_DERIVED_LIMIT = 64  # per-instant derived results kept before they are emptied
+# dashboard state codes (one byte per slot): 3 * status index + class index, or absent
+_ABSENT = 3 * len(STATUS_VALUES)
+_TO_ABSENT = bytes(min(b, _ABSENT) for b in range(256))  # bytes.translate table: codes past _ABSENT → _ABSENT
+_VIEW_STATUSES: dict[Filter, tuple[int, ...]] = {
+    view_filter(v): tuple(i for i, s in enumerate(STATUS_VALUES) if v == "all" or s in v.split("+"))
+    for v in ("subscribed", "unknown", "subscribed+unknown", "all")}
 
 
 class _Column:
@@ -159,6 +170,8 @@ class MemoryStore(StoreBase):
         self._matchers: dict[tuple[Any, ...], tuple[set[int], int]] = {}
         self._memo: dict[tuple[object, int], set[int]] = {}
         self._memo_size = 0
+        self._derived: dict[tuple[object, ...], object] = {}  # per-instant results other than slot sets
+        self._prefetched: dict[tuple[object, ...], object] = {}  # answers engagement() hands to the base
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -369,9 +382,11 @@ class MemoryStore(StoreBase):
     def _created_in(self, span: Span) -> set[int]:
         """Slots of the contacts created in a span (every slot with a contact, sorted by created_at)."""
         if self._created_dirty:
-            slots = sorted((s for s, us in enumerate(self._created) if us != NOBODY), key=self._created.__getitem__)
+            created = self._created
+            slots = sorted(range(len(created)), key=created.__getitem__)
+            del slots[bisect_left(slots, NOBODY, key=created.__getitem__):]  # slots without a contact sort last
             self._by_created_slot = array("i", slots)
-            self._by_created_us = array("q", (self._created[s] for s in slots))
+            self._by_created_us = array("q", _gather(created, slots))
             self._created_dirty = False
         lo = 0 if span.lo is None else bisect_left(self._by_created_us, span.lo)
         return set(self._by_created_slot[lo:max(lo, bisect_left(self._by_created_us, span.hi))])
@@ -379,6 +394,13 @@ class MemoryStore(StoreBase):
     def _forget_memo(self) -> None:
         self._memo.clear()
         self._memo_size = 0
+        self._derived.clear()
+
+    def _remember(self, key: tuple[object, ...], value: object) -> None:
+        """Keep a derived result (statuses, dashboard states) until the next write."""
+        if len(self._derived) >= _DERIVED_LIMIT:
+            self._derived.clear()
+        self._derived[key] = value
 
     def _matching(self, node: _Count) -> set[int] | None:
         """Payloads an event of ``node``'s type must carry to match (None: every event matches)."""
@@ -409,7 +431,9 @@ class MemoryStore(StoreBase):
         i, j = col.range(span)
         if pays is None:
             return col.slot[i:j]
-        if len(pays) * _GROUPED_SHARE < j - i:
+        # building the sub-index costs a pass over the whole column, so a narrow window (the last
+        # 14 days of a two-year column) scans its rows instead unless the sub-index already exists
+        if len(pays) * _GROUPED_SHARE < j - i and (col.groups is not None or (j - i) * 2 > len(col.us)):
             groups = self._groups(col)
             parts = [groups[p] for p in pays if p in groups]
             if sum(len(g[0]) for g in parts) * _GROUPED_SHARE < j - i:
@@ -437,17 +461,22 @@ class MemoryStore(StoreBase):
         col.aggregates[(i, j)] = aggregates
         return aggregates
 
-    def _statuses(self, at_us: int) -> dict[int, str]:
-        """Status set by subscription events visible at ``at_us``, per slot that has any."""
-        latest: dict[int, tuple[int, int]] = {}
-        for code, rank in ((SUBSCRIBE, 0), (UNSUBSCRIBE, 1)):
-            col = self._column(code)
-            j = col.visible(at_us)
-            for slot, us in zip(col.slot[:j], col.us[:j], strict=True):
-                mark = (us, rank)  # at equal instants, unsubscribe (rank 1) wins
-                if slot not in latest or latest[slot] < mark:
-                    latest[slot] = mark
-        return {slot: ("unsubscribed" if rank else "subscribed") for slot, (_, rank) in latest.items()}
+    def _statuses(self, at_us: int) -> tuple[set[int], set[int]]:
+        """Slots whose latest subscription event visible at ``at_us`` subscribes, and those it unsubscribes."""
+        key = ("statuses", at_us)
+        found = self._derived.get(key)
+        if found is None:
+            # a dict built from time-sorted rows keeps each slot's latest instant (C speed, no loop)
+            sub, unsub = (self._column(code) for code in (SUBSCRIBE, UNSUBSCRIBE))
+            last_sub = dict(zip(sub.slot[:sub.visible(at_us)], sub.us[:sub.visible(at_us)], strict=True))
+            last_unsub = dict(zip(unsub.slot[:unsub.visible(at_us)], unsub.us[:unsub.visible(at_us)], strict=True))
+            both = last_sub.keys() & last_unsub.keys()
+            # at equal instants, unsubscribe wins
+            unsubscribed_last = {s for s in both if last_unsub[s] >= last_sub[s]}
+            found = (last_sub.keys() - unsubscribed_last, (last_unsub.keys() - both) | unsubscribed_last)
+            self._remember(key, found)
+        assert isinstance(found, tuple)
+        return found
 
     def _blocked(self, at_us: int) -> set[int]:
         found: set[int] = set()
@@ -475,9 +504,17 @@ class MemoryStore(StoreBase):
         return frozenset([ids[s] for s in slots])
 
     def _count(self, flt: Filter, at: datetime) -> int:
+        cached = self._prefetched.get(("count", flt, at))
+        if cached is not None:
+            assert isinstance(cached, int)
+            return cached
         return len(self._evaluate(flt, at)[0])
 
     def _order_totals(self, flt: Filter, at: datetime, within: Window) -> OrderTotals:
+        cached = self._prefetched.get(("totals", flt, at, within))
+        if cached is not None:
+            assert isinstance(cached, OrderTotals)
+            return cached
         members, _ = self._evaluate(flt, at)
         aggregates = self._order_aggregates(within.span(at))
         customers = orders = revenue = span = gaps = 0
@@ -495,21 +532,111 @@ class MemoryStore(StoreBase):
         return OrderTotals(contacts=len(members), customers=customers, orders=orders,
                            revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps)
 
+    # --- the dashboard (SPEC §5) ----------------------------------------------------------------------
+    # One byte per slot gives its state at an instant (status x engagement class, or absent); a
+    # dashboard is then a histogram of (state before, state now) pairs and one pass over the customers,
+    # shared by every view, instead of member sets and metrics per view, state and instant.
+
+    def engagement(self, *, at: Instant | None = None, timeframe: timedelta = DEFAULT_TIMEFRAME,
+                   view: str = "subscribed+unknown") -> Dashboard:
+        """The contacts dashboard of SPEC §5, from per-slot state codes; assembled by the shared base."""
+        timeframe = as_timedelta(timeframe, field="timeframe")
+        in_view = view_filter(view)
+        moment = self._at(at)
+        allowed = _VIEW_STATUSES[in_view]
+        contacts, engaged_now, sums = self._state_facts(moment, timeframe)
+        prefetched: dict[tuple[object, ...], object] = {}
+        classes = _classes(timeframe)
+        for index, state in enumerate(STATES):
+            codes = [3 * st + index for st in allowed]
+            customers, orders, revenue, span, gaps = (sum(sums[c][i] for c in codes) for i in range(5))
+            group_filter = _And.of(in_view, classes[state])
+            prefetched[("totals", group_filter, moment, EVER)] = OrderTotals(
+                contacts=sum(contacts[c] for c in codes), customers=customers, orders=orders,
+                revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps)
+            prefetched[("count", _And.of(group_filter, engaged(timeframe=ENGAGEMENT_RATE_TIMEFRAME)), moment)] = \
+                sum(engaged_now[c] for c in codes)
+        self._prefetched = prefetched
+        try:
+            return super().engagement(at=moment, timeframe=timeframe, view=view)
+        finally:
+            self._prefetched = {}
+
     def _flows(self, in_view: Filter, timeframe: timedelta, at: datetime,
                before: datetime) -> dict[tuple[str, str], int]:
-        """SPEC §5 flows as intersections of per-state slot sets (no per-contact loop)."""
-        (now, exist_now), (then, exist_then) = (self._states(in_view, timeframe, moment) for moment in (at, before))
-        everybody = exist_now | exist_then
-        now["absent"], then["absent"] = everybody - exist_now, everybody - exist_then
-        return {(a, b): n for a, frm in then.items() for b, to in now.items() if (n := len(frm & to))}
+        """SPEC §5 flows from a histogram of (state code before, state code now) over the slots."""
+        allowed = _VIEW_STATUSES.get(in_view)
+        if allowed is None:
+            return super()._flows(in_view, timeframe, at, before)
+        names = [STATES[code % 3] if code // 3 in allowed else "outside" for code in range(_ABSENT)] + ["absent"]
+        flows: dict[tuple[str, str], int] = {}
+        for (then, now), n in self._state_pairs(at, before, timeframe).items():
+            if then != _ABSENT or now != _ABSENT:
+                pair = (names[then], names[now])
+                flows[pair] = flows.get(pair, 0) + n
+        return flows
 
-    def _states(self, in_view: Filter, timeframe: timedelta, at: datetime) -> tuple[dict[str, set[int]], set[int]]:
-        """Slots per dashboard state at ``at`` (``absent`` left to the caller), and the existing slots."""
+    def _state_codes(self, at: datetime, timeframe: timedelta) -> bytes:
+        """Per slot, its dashboard state at ``at``: ``3 * status index + class index``, or ``_ABSENT``.
+
+        Status indexes follow ``STATUS_VALUES``, class indexes ``STATES`` (engaged, unengaged, blocked).
+        """
         plan = _Plan(self, at)
-        viewed = plan.run(in_view) & plan.existing
-        states = {name: plan.run(flt) & viewed for name, flt in _classes(timeframe).items()}
-        states["outside"] = plan.existing - viewed
-        return states, plan.existing
+        key = ("states", plan.at_us, timeframe)
+        found = self._derived.get(key)
+        if found is None:
+            n = len(self._slot_id)
+            status = bytearray([_ABSENT]) * n
+            for index, value in enumerate(STATUS_VALUES):
+                _fill(status, self._declared[value], 3 * index)
+            subscribed, unsubscribed = self._statuses(plan.at_us)
+            _fill(status, subscribed, 3 * STATUS_VALUES.index("subscribed"))
+            _fill(status, unsubscribed, 3 * STATUS_VALUES.index("unsubscribed"))
+            _fill(status, set(range(n)).difference(plan.existing), _ABSENT)
+            engagement = bytearray([STATES.index("unengaged")]) * n
+            _fill(engagement, plan.active(timeframe), STATES.index("engaged"))
+            _fill(engagement, plan.blocked(), STATES.index("blocked"))  # blocked wins over engaged
+            # absent + any class is still absent
+            found = bytes(map(operator.add, status, engagement)).translate(_TO_ABSENT)
+            self._remember(key, found)
+        assert isinstance(found, bytes)
+        return found
+
+    def _state_pairs(self, at: datetime, before: datetime, timeframe: timedelta) -> Counter[tuple[int, int]]:
+        """Slots per (state code at ``before``, state code at ``at``)."""
+        key = ("pairs", to_micros(at), to_micros(before), timeframe)
+        found = self._derived.get(key)
+        if found is None:
+            found = Counter(zip(self._state_codes(before, timeframe), self._state_codes(at, timeframe),
+                                strict=True))
+            self._remember(key, found)
+        assert isinstance(found, Counter)
+        return found
+
+    def _state_facts(self, at: datetime, timeframe: timedelta) -> tuple[list[int], list[int], list[list[int]]]:
+        """Per state code at ``at``: contacts, contacts engaged in the last 30 days, and
+        ``[customers, orders, revenue, TBO span, TBO gaps]`` over every visible order (SPEC §4)."""
+        key = ("facts", to_micros(at), timeframe)
+        found = self._derived.get(key)
+        if found is None:
+            codes = self._state_codes(at, timeframe)
+            contacts = [codes.count(code) for code in range(_ABSENT)]
+            engaged_slots = _Plan(self, at).run(engaged(timeframe=ENGAGEMENT_RATE_TIMEFRAME))
+            by_code = Counter(map(codes.__getitem__, engaged_slots))
+            engaged_now = [by_code[code] for code in range(_ABSENT)]
+            sums = [[0] * 5 for _ in range(_ABSENT + 1)]  # the last row collects absent customers
+            for slot, (n, total, first, last) in self._order_aggregates(EVER.span(at)).items():
+                row = sums[codes[slot]]
+                row[0] += 1
+                row[1] += n
+                row[2] += total
+                if n >= 2:
+                    row[3] += last - first
+                    row[4] += n - 1
+            found = (contacts, engaged_now, sums)
+            self._remember(key, found)
+        assert isinstance(found, tuple)
+        return found
 
     def _value_rows(self, field: str, flt: Filter, at: datetime) -> ValueRows:
         members, _ = self._evaluate(flt, at)
@@ -617,6 +744,11 @@ def _gather(column: array[int], rows: list[int] | array[int]) -> tuple[int, ...]
     if len(rows) == 1:
         return (column[rows[0]],)
     return operator.itemgetter(*rows)(column) if rows else ()
+
+
+def _fill(buffer: bytearray, slots: Iterable[int], value: int) -> None:
+    """``buffer[s] = value`` for every slot, without a Python-level loop."""
+    deque(map(buffer.__setitem__, slots, repeat(value)), maxlen=0)
 
 
 def _grouped_slots(parts: list[tuple[array[int], array[int]]], span: Span) -> list[int]:
@@ -747,12 +879,15 @@ class _Plan(Visitor[set[int]]):
         return self.store._tags.get(f.key, set())
 
     def visit_status(self, f: _Status) -> set[int]:
-        events = self.store._statuses(self.at_us)
+        subscribed, unsubscribed = self.store._statuses(self.at_us)
         found: set[int] = set()
         for value in f.values:
             found |= self.store._declared[value]
-        found = found - events.keys()
-        found.update(s for s, value in events.items() if value in f.values)
+        found = found - subscribed - unsubscribed  # an event's status replaces the declared one
+        if "subscribed" in f.values:
+            found |= subscribed
+        if "unsubscribed" in f.values:
+            found |= unsubscribed
         return found
 
     def visit_joined(self, f: _Joined) -> set[int]:
@@ -762,11 +897,19 @@ class _Plan(Visitor[set[int]]):
         values = self.store._attrs.get(f.name, {})
         return {s for s, v in values.items() if attr_matches(f.op, v, f.values)}
 
+    def blocked(self) -> set[int]:
+        """Slots with a bounce or complaint visible at the instant (existing or not)."""
+        return self.cached("blocked", lambda: self.store._blocked(self.at_us))
+
+    def active(self, timeframe: timedelta) -> set[int]:
+        """Slots with an engaging event in the ``timeframe`` up to the instant (blocked or not)."""
+        return self.cached(("active", timeframe), lambda: self.store._active(self.at_us, timeframe))
+
     def visit_engagement(self, f: _Engagement) -> set[int]:
-        blocked = self.cached("blocked", lambda: self.store._blocked(self.at_us))
+        blocked = self.blocked()
         if f.state == "blocked":
             return blocked
-        active = self.cached(("active", f.timeframe), lambda: self.store._active(self.at_us, f.timeframe))
+        active = self.active(f.timeframe)
         if f.state == "engaged":
             return active - blocked
         return self.existing - active - blocked
