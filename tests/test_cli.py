@@ -340,3 +340,79 @@ def test_segment_list_on_an_unopenable_store_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("engagekit: error: cannot open store ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- progress on stderr -------------------------------------------------------------------------------
+
+def test_no_progress_without_a_terminal(shop):
+    result = shop("import", "events", "events.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # captured stderr is no terminal: nothing extra
+    exported = shop("export", "log", "seg-404", "out.csv")
+    assert "rows" not in exported.stderr
+
+
+def test_progress_forced_goes_to_stderr_never_into_json(shop):
+    import json
+
+    result = shop("import", "events", "events.jsonl", "--progress", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["duplicates"] == 2  # stdout is still pure JSON
+    assert "import events.jsonl" in result.stderr
+    assert "2" in result.stderr.rsplit("import events.jsonl", 1)[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_progress_without_the_cli_extra_is_a_plain_line(shop, tmp_path):
+    """tqdm made unimportable (as without ``engagekit[cli]``): a plain line, no crash."""
+    import os
+
+    blocker = tmp_path / "blocked"
+    blocker.mkdir()
+    (blocker / "tqdm.py").write_text('raise ImportError("engagekit[cli] is not installed")\n')
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    store = ("--store", f"sqlite:{tmp_path / 'shop.db'}")
+    imported = subprocess.run([sys.executable, "-m", "engagekit", "import", "contacts", "contacts.jsonl", "--progress",
+                               *store], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr.splitlines() == ["import contacts.jsonl: 3 rows", "import contacts.jsonl: 3 rows, done"]
+    everyone = '{"engagekit_filter": 1, "filter": {"everyone": {}}}'
+    exported = subprocess.run([sys.executable, "-m", "engagekit", "export", "members", everyone, "m.csv", "--at", AT,
+                               "--progress", *store], capture_output=True, text=True, cwd=tmp_path, env=env,
+                              timeout=300, check=False)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr.splitlines()[-1] == "export m.csv: 3 of 3 rows, done"
+    assert exported.stdout.strip() == "3 rows written to m.csv"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--no-progress"]])
+def test_progress_by_default_only_on_a_terminal_without_json(shop, tmp_path, extra):
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    try:
+        done = subprocess.run([sys.executable, "-m", "engagekit", "import", "events", "events.jsonl", *extra,
+                               "--store", f"sqlite:{tmp_path / 'shop.db'}"], stdout=subprocess.PIPE,
+                              stderr=follower, text=True, cwd=tmp_path, timeout=300, check=False)
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal is closed once read to the end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    if extra:
+        assert drawn == b""
+    else:
+        assert b"import events.jsonl" in drawn

@@ -31,6 +31,7 @@ from .errors import EngagekitError
 if TYPE_CHECKING:
     from .explain import Explanation
     from .filters import Filter
+    from .io.progress import Progress
     from .stores.base import StoreBase
 
 DEFAULT_STORE = "sqlite:engagekit-demo.db"
@@ -146,6 +147,7 @@ def _add_import(commands: Subparsers, on_store: _Parser) -> None:
                         help="the columns' meaning (default: engagekit's own format)")
     parser.add_argument("--skip-invalid", action="store_true", help="store the valid rows, skip the others")
     parser.add_argument("--rejects", metavar="PATH", default=None, help="write every rejected row to PATH")
+    _add_progress(parser)
     parser.set_defaults(handler=run_import)
 
 
@@ -159,11 +161,18 @@ def _add_export(commands: Subparsers, on_store: _Parser) -> None:
     members.add_argument("--fields", default=None, metavar="id,email,...",
                          help="comma-separated contact fields (default: id, email and more)")
     _add_at(members)
+    _add_progress(members)
     members.set_defaults(handler=run_export_members)
     log = verbs.add_parser("log", parents=[on_store], help="a segment's membership log")
     log.add_argument("segment_id", metavar="SEGMENT_ID")
     log.add_argument("path", metavar="PATH")
+    _add_progress(log)
     log.set_defaults(handler=run_export_log)
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show progress on stderr (default: when stderr is a terminal and without --json)")
 
 
 def _add_dashboard(commands: Subparsers, on_store: _Parser) -> None:
@@ -331,8 +340,10 @@ def run_import(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
     mapping = mappings[args.mapping][0 if contacts else 1]
     importer = import_contacts if contacts else import_events
     try:
-        report = importer(store, args.path, mapping, format=args.format,
-                          on_invalid="skip" if args.skip_invalid else "raise", rejects=args.rejects)
+        with _progress(args, f"import {args.path}") as bar:
+            report = importer(store, args.path, mapping, format=args.format,
+                              on_invalid="skip" if args.skip_invalid else "raise", rejects=args.rejects,
+                              on_chunk=lambda so_far: bar.update(so_far.rows))
     except ImportRejected as exc:
         report = exc.report
     totals = {"path": report.path, "format": report.format, "kind": report.kind, "rows": report.rows,
@@ -357,15 +368,27 @@ def run_export_members(args: argparse.Namespace, store: StoreBase, out: TextIO) 
     from .io import DEFAULT_MEMBER_FIELDS, export_members
 
     fields = DEFAULT_MEMBER_FIELDS if args.fields is None else [f.strip() for f in args.fields.split(",") if f.strip()]
-    rows = export_members(store, _filter_or_id(args.target), args.path, fields, at=args.at)
+    with _progress(args, f"export {args.path}") as bar:
+        rows = export_members(store, _filter_or_id(args.target), args.path, fields, at=args.at,
+                              on_chunk=bar.update)
     return _report_written(args, rows, out)
 
 
 def run_export_log(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
     from .io import export_log
 
-    rows = export_log(store, args.segment_id, args.path)
+    with _progress(args, f"export {args.path}") as bar:
+        rows = export_log(store, args.segment_id, args.path, on_chunk=bar.update)
     return _report_written(args, rows, out)
+
+
+def _progress(args: argparse.Namespace, label: str) -> Progress:
+    """Progress on stderr: with ``--progress``, or by default when stderr is a terminal and not ``--json``."""
+    from .io.progress import Progress, isatty
+
+    err: TextIO = getattr(args, "stderr", sys.stderr)
+    wanted = args.progress if args.progress is not None else (not args.json and isatty(err))
+    return Progress(label, err, enabled=wanted)
 
 
 def _report_written(args: argparse.Namespace, rows: int, out: TextIO) -> int:
@@ -506,6 +529,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
                              "(see 'engagekit --help')")
         if args.command == "demo":
             return run_demo(args, out, err)
+        args.stderr = err  # where progress is drawn
         return _on_store(args, out)
     except UsageError as exc:
         print(f"engagekit: error: {exc}", file=err)

@@ -7,7 +7,7 @@ export leaves no file that looks finished. The format comes from the extension (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,9 @@ DEFAULT_MEMBER_FIELDS = ("id", "email", "first_name", "last_name", "phone", "cit
 LOG_FIELDS = ("segment_id", "contact_id", "change", "at", "late")
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 """``at`` of :func:`export_contacts` when none is given: every stored contact, whatever its ``created_at``."""
+
+ExportCallback = Callable[[int, "int | None"], None]
+"""``on_chunk(written, total)``: rows written so far and the rows expected (``None`` when unknown)."""
 
 _TYPES: dict[str, ColumnType] = {"tags": "list", "created_at": "instant", "attributes": "json"}
 
@@ -76,23 +79,27 @@ def _chunks(ids: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def _write_contacts(store: Store, ids: Sequence[str], path: PathLike, fields: Sequence[str], *,
-                    format: str | None, chunk_size: int) -> int:
+                    format: str | None, chunk_size: int, on_chunk: ExportCallback | None) -> int:
     fmt = detect_format(path, format)
     with Writer(path, fmt, fields, {f: _field_type(f) for f in fields}) as writer:
         for chunk in _chunks(ids, chunk_size):
             # one lookup per contact: acceptable for now; a store-side bulk fetch would be faster
             contacts = (store.contact(cid) for cid in chunk)
             writer.write(contact_row(c, fields) for c in contacts if c is not None)
+            if on_chunk is not None:
+                on_chunk(writer.rows, len(ids))
         return writer.rows
 
 
 def export_members(store: Store, filter_or_segment_id: Filter | str, path: PathLike,
                    fields: Sequence[str] = DEFAULT_MEMBER_FIELDS, *, at: Instant | None = None,
-                   format: str | None = None, chunk_size: int = 10_000) -> int:
+                   format: str | None = None, chunk_size: int = 10_000,
+                   on_chunk: ExportCallback | None = None) -> int:
     """Write the members of a filter or saved segment at ``at``, one row each, ids in code-point order.
 
     ``fields``: contact fields (``tags`` is a list — a JSON array in CSV —, ``created_at`` an
     instant, ``attributes`` a JSON object) or ``attributes.NAME``. Returns the number of rows.
+    ``on_chunk(written, total)`` is called after each chunk written (progress bars).
 
     >>> import pathlib, tempfile, engagekit
     >>> store = engagekit.MemoryStore(currency="PLN")
@@ -108,18 +115,20 @@ def export_members(store: Store, filter_or_segment_id: Filter | str, path: PathL
     chosen = _check_fields(fields)
     flt = in_segment(filter_or_segment_id) if isinstance(filter_or_segment_id, str) else filter_or_segment_id
     ids = sorted(store.members(flt, at=at))
-    return _write_contacts(store, ids, path, chosen, format=format, chunk_size=chunk_size)
+    return _write_contacts(store, ids, path, chosen, format=format, chunk_size=chunk_size, on_chunk=on_chunk)
 
 
 def export_contacts(store: Store, path: PathLike, filter: Filter | None = None, *,
-                    at: Instant | None = None, format: str | None = None, chunk_size: int = 10_000) -> int:
+                    at: Instant | None = None, format: str | None = None, chunk_size: int = 10_000,
+                    on_chunk: ExportCallback | None = None) -> int:
     """Write contacts in engagekit's own format, readable by ``import_contacts`` (a round trip).
 
     Without ``filter`` and ``at``: every stored contact, whatever its ``created_at``.
     """
     flt = everyone() if filter is None else filter
     ids = sorted(store.members(flt, at=FAR_FUTURE if at is None else at))
-    return _write_contacts(store, ids, path, list(CONTACT_FIELDS), format=format, chunk_size=chunk_size)
+    return _write_contacts(store, ids, path, list(CONTACT_FIELDS), format=format, chunk_size=chunk_size,
+                           on_chunk=on_chunk)
 
 
 class LogEntry(Protocol):
@@ -137,10 +146,11 @@ class _HasLog(Protocol):
 
 def export_log(store: Store | _HasLog, segment_id: str, path: PathLike, *, since: Instant | None = None,
                until: Instant | None = None, contact_id: str | None = None, format: str | None = None,
-               chunk_size: int = 10_000) -> int:
+               chunk_size: int = 10_000, on_chunk: ExportCallback | None = None) -> int:
     """Write a segment's membership log (SPEC §6): ``segment_id, contact_id, change, at, late`` per entry.
 
     ``since``/``until``/``contact_id`` are passed to ``store.log``. Returns the number of rows.
+    ``on_chunk(written, None)`` is called after each chunk written.
     """
     log = getattr(store, "log", None)
     if log is None:
@@ -155,5 +165,9 @@ def export_log(store: Store | _HasLog, segment_id: str, path: PathLike, *, since
             if len(batch) >= chunk_size:
                 writer.write(batch)
                 batch = []
+                if on_chunk is not None:
+                    on_chunk(writer.rows, None)
         writer.write(batch)
+        if on_chunk is not None:
+            on_chunk(writer.rows, None)
         return writer.rows
