@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from engagekit import Contact, Event, Item, MemoryStore
-from engagekit.demo import DEMO_NOW, SEED_SEGMENTS, VIEWS, demo_report, generate, load
+from engagekit import Contact, Event, Item, MemoryStore, everyone
+from engagekit.demo import (
+    DEMO_NOW,
+    SEED_SEGMENT_IDS,
+    SEED_SEGMENTS,
+    TARGETED,
+    VIEWS,
+    campaign_comparison,
+    demo_report,
+    generate,
+    load,
+    targeted_campaigns,
+)
 from engagekit.text import norm_key
 
 
@@ -155,3 +167,120 @@ def test_bad_arguments_are_engagekit_errors(kwargs):
 
     with pytest.raises(EngagekitError):
         generate(**kwargs)
+
+
+# --- campaigns (issue #10) ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loaded(shop):
+    store = MemoryStore(currency="PLN")
+    load(store, shop)
+    return store
+
+
+def _base_moment(campaign_id, targeted):
+    """The instant a campaign starts: newsletters on their day at 08:00 UTC, targeted ones as listed."""
+    if campaign_id in targeted:
+        return targeted[campaign_id].start
+    day = datetime.strptime(campaign_id.removeprefix("nl-"), "%Y-%m-%d")
+    return day.replace(hour=8, tzinfo=UTC)
+
+
+def test_the_shop_has_mass_and_targeted_campaigns(shop, events, loaded):
+    targeted = targeted_campaigns(shop.now)
+    assert len(targeted) == len(TARGETED) >= 4
+    assert len({c.segment_id for c in targeted}) >= 3
+    sent = Counter(e.campaign_id for e in events if e.type == "email_sent")
+    mass = [cid for cid in sent if cid.startswith("nl-")]
+    assert len(mass) > 50
+    assert all(sent[c.id] > 0 for c in targeted), sent
+    kinds = {(e.type, (e.campaign_id or "").startswith("promo-")) for e in events}
+    for kind in ("email_sent", "email_open", "email_click"):
+        assert (kind, True) in kinds and (kind, False) in kinds, kind
+    # the seed segments are saved and the targeted campaigns registered with them
+    assert [s.id for s in loaded.segments()] == list(SEED_SEGMENT_IDS)
+    assert [s.filter for s in loaded.segments()] == list(SEED_SEGMENTS)
+    assert {(c.id, c.segment_id) for c in loaded.campaigns()} == {(c.id, c.segment_id) for c in targeted}
+
+
+def test_campaigns_go_to_their_audience_and_no_one_else(shop, events, loaded):
+    """A targeted campaign goes to exactly its segment's newsletter audience at its start (SPEC §7);
+    every campaign's recipients were subscribed and not blocked when it started."""
+    targeted = {c.id: c for c in targeted_campaigns(shop.now)}
+    recipients: dict[str, set[str]] = {}
+    for e in events:
+        if e.type == "email_sent":
+            recipients.setdefault(e.campaign_id, set()).add(e.contact_id)
+    for campaign_id, who in recipients.items():
+        start = _base_moment(campaign_id, targeted)
+        assert all(start <= e.at for e in events if e.campaign_id == campaign_id)
+        if campaign_id in targeted:
+            assert who == loaded.audience(targeted[campaign_id].segment_id, at=start), campaign_id
+        else:
+            assert who <= loaded.audience(everyone(), at=start), campaign_id
+
+
+def test_nobody_gets_a_message_after_being_blocked(events):
+    blocked_at: dict[str, datetime] = {}
+    for e in events:
+        if e.type in ("hard_bounce", "spam_complaint"):
+            blocked_at[e.contact_id] = min(e.at, blocked_at.get(e.contact_id, e.at))
+    assert blocked_at
+    late = [e for e in events if e.type == "email_sent" and e.contact_id in blocked_at
+            and e.at > blocked_at[e.contact_id]]
+    assert late == []
+
+
+def test_each_contacts_events_are_in_time_order(events):
+    last_seen: dict[str, datetime] = {}
+    for e in events:
+        assert e.at >= last_seen.get(e.contact_id, e.at), e
+        last_seen[e.contact_id] = e.at
+
+
+def test_targeted_campaigns_do_better(shop, loaded):
+    results, comparison = campaign_comparison(loaded, shop.now)
+    assert comparison is not None
+    targeted, mass = comparison.a, comparison.b
+    assert targeted.sent > 100 and mass.sent > 1000
+    assert targeted.click_rate > mass.click_rate
+    assert comparison["click_rate"].p_value < 0.001
+    assert targeted.open_rate > mass.open_rate and targeted.conversion_rate > mass.conversion_rate
+    assert targeted.revenue_per_1000 > mass.revenue_per_1000
+    assert targeted.orders > 0
+    # the pooled groups are the sums of their campaigns
+    registered = {c.id for c in loaded.campaigns()}
+    assert targeted.sent == sum(r.sent for r in results if r.campaign_id in registered)
+    assert mass.clicked == sum(r.clicked for r in results if r.campaign_id not in registered)
+
+
+def test_demo_report_prints_the_campaigns_and_the_comparison(shop, loaded):
+    text = demo_report(loaded, shop.now)
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("campaign ") and "CTR" in line)
+    for campaign in targeted_campaigns(shop.now):
+        assert sum(line.startswith(campaign.id + " ") for line in lines[head:]) == 1, campaign.id
+    assert any(line.startswith("all targeted (") for line in lines)
+    assert any(line.startswith("all mass (") for line in lines)
+    i = lines.index("Targeted vs mass")
+    ctr = lines[i + 2]
+    match = re.fullmatch(r"CTR (\d+\.\d)% vs (\d+\.\d)%: higher, and unlikely to be chance, p < 0\.001", ctr)
+    assert match, ctr
+    assert float(match.group(1)) > float(match.group(2))
+    assert any(line.startswith("revenue per 1000 messages") for line in lines[i:])
+
+
+def test_reloading_registers_nothing_twice(shop, loaded):
+    again = load(loaded, shop)
+    assert again.events_added == 0
+    assert len(loaded.segments()) == len(SEED_SEGMENT_IDS)
+    assert len(loaded.campaigns()) == len(TARGETED)
+
+
+def test_targeted_campaigns_bring_bounces_unsubscribes_and_orders():
+    shop = generate(contacts=3000, seed=5)
+    kinds = Counter(row[3] for row in shop.rows() if "-t" in row[0])  # targeted events have ids c…-tN
+    # (hard bounces come from the first newsletter a bad address gets, seldom from a targeted one)
+    for kind in ("email_sent", "email_open", "email_click", "product_view", "order", "unsubscribe", "soft_bounce"):
+        assert kinds[kind] > 0, (kind, kinds)

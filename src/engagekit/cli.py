@@ -6,9 +6,9 @@ prints the contacts dashboard and the seed segments. Re-running it on the same s
 the demo's ids repeat, so every event is a duplicate the second time.
 
 The other verbs work on a store (``--store URL``, ``--currency``; ``--json`` for machine output):
-``import contacts|events PATH``, ``export members|log``, ``dashboard`` and ``segment
-create|list|show|members|log|explain|preview``. A FILTER argument is the JSON of ``Filter.to_json()``,
-or ``@PATH`` / a path to a file holding it.
+``import contacts|events PATH``, ``export members|log``, ``dashboard``, ``segment
+create|list|show|members|log|explain|preview`` and ``report segments|campaigns``. A FILTER argument
+is the JSON of ``Filter.to_json()``, or ``@PATH`` / a path to a file holding it.
 
 Errors are one line on stderr (``--debug`` shows the traceback): exit code 2 for a usage error,
 1 for any other error.
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands, on_store)
     _add_dashboard(commands, on_store)
     _add_segment(commands, on_store)
+    _add_report(commands, on_store)
     return parser
 
 
@@ -218,6 +219,39 @@ def _add_segment(commands: Subparsers, on_store: _Parser) -> None:
     preview.add_argument("--against", required=True, metavar="ID_OR_FILTER")
     _add_at(preview)
     preview.set_defaults(handler=run_segment_preview)
+
+
+def _add_report(commands: Subparsers, on_store: _Parser) -> None:
+    parser = commands.add_parser("report", help="segment report or campaign results",
+                                 description="Saved segments with their campaigns' results, or every campaign's "
+                                             "results (SPEC §10).")
+    verbs = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
+    for what, help_text in (("segments", "one row per saved segment: metrics and its campaigns' results"),
+                            ("campaigns", "one row per campaign: rates with 95% intervals")):
+        verb = verbs.add_parser(what, parents=[on_store], help=help_text)
+        _add_at(verb)
+        verb.add_argument("--window-days", type=_positive, default=5, metavar="N",
+                          help="attribution and unsubscribe window in days (default: 5)")
+        verb.add_argument("--touch", choices=("click", "open"), default="click",
+                          help="what attributes an order to a campaign (default: click)")
+        verb.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
+    window = timedelta(days=args.window_days)
+    if args.what == "segments":
+        report = store.segment_report(at=args.at, window=window, touch=args.touch)
+        if args.json:
+            _print_json({"at": _when(report.at), "segments": report.to_dicts()}, out)
+        else:
+            print(report, file=out)
+        return 0
+    results = store.campaign_results(at=args.at, window=window, touch=args.touch)
+    if args.json:
+        _print_json(results.to_dicts(), out)
+    else:
+        print(results, file=out)
+    return 0
 
 
 def _version() -> str:
@@ -525,7 +559,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         except SystemExit as exc:  # --help and --version
             return exc.code if isinstance(exc.code, int) else 0
         if args.command is None:
-            raise UsageError("a command is required: demo, import, export, dashboard or segment "
+            raise UsageError("a command is required: demo, import, export, dashboard, segment or report "
                              "(see 'engagekit --help')")
         if args.command == "demo":
             return run_demo(args, out, err)

@@ -7,6 +7,12 @@ spellings (``" warszawa"``, ``"WARSZAWA"``), all three statuses with subscribe/u
 weekly newsletters (sent, opened, clicked), a few hard bounces and spam complaints, soft bounces, and
 orders in PLN with items. About 20 events per contact on average.
 
+Besides the weekly mass newsletters (``nl-YYYY-MM-DD``), the shop sends :data:`TARGETED` campaigns to
+four of the :data:`SEED_SEGMENTS`: each goes to exactly the segment's newsletter audience at its
+start (SPEC §7: members subscribed and not blocked then), and its readers open, click and buy more
+often, so a segment report shows segmentation paying off. :func:`load` saves the seed segments
+(ids :data:`SEED_SEGMENT_IDS`) and registers the targeted campaigns with them.
+
 The same seed always gives the same shop, ids included, so loading it twice into a store is a
 no-op the second time (event ids repeat). Events are produced lazily, in batches, so a million
 contacts (twenty million events) never sit in memory at once.
@@ -36,16 +42,19 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from .campaigns import CampaignResult, Comparison, by_segment, compare, pool
 from .errors import EngagekitError
 from .filters import Filter, aov, city, opened, ordered, tag, viewed
 from .metrics import Metrics
 from .model import Contact, Event, Item
 from .reports import STATES, Dashboard
 from .stores.base import Store
+from .text import norm_key
 from .time import EPOCH, Instant, instant, last
 
-__all__ = ["DEMO_NOW", "SEED_SEGMENTS", "VIEWS", "DemoError", "LoadSummary", "Shop", "demo_report", "generate",
-           "load", "seed_dashboard"]
+__all__ = ["DEMO_NOW", "SEED_SEGMENTS", "SEED_SEGMENT_IDS", "TARGETED", "VIEWS", "DemoError", "LoadSummary", "Shop",
+           "TargetedCampaign", "campaign_comparison", "demo_report", "generate", "load", "register", "seed_dashboard",
+           "targeted_campaigns"]
 
 class DemoError(EngagekitError, ValueError):
     """An argument of the demo generator is out of range."""
@@ -67,6 +76,16 @@ SEED_SEGMENTS: tuple[Filter, ...] = (
     city("Warszawa") & ~tag("vip"),
 )
 """The six seed segments of the demo dashboard (issue #2, point 6)."""
+
+SEED_SEGMENT_IDS = ("openers-90d", "bluzy-14d", "buyers-30d", "loyal-5-orders", "aov-300", "warszawa-not-vip")
+"""The ids :func:`load` saves :data:`SEED_SEGMENTS` under, in the same order."""
+
+TARGETED: tuple[tuple[int, int, str], ...] = (
+    # (days before now, index in SEED_SEGMENTS, what it is about)
+    (161, 0, "nowa-kolekcja"), (147, 5, "otwarcie-warszawa"), (126, 3, "dla-stalych"), (98, 1, "bluzy-promo"),
+    (70, 0, "wyprzedaz"), (49, 5, "warszawa-event"), (28, 3, "vip-early"), (14, 1, "bluzy-nowosci"),
+)
+"""The targeted campaigns, sent at 10:00 UTC that many days before the shop's ``now``."""
 
 # --- the catalogue and the people ----------------------------------------------------------------
 
@@ -275,6 +294,11 @@ class _Generator:
         self.end = int(shop.now.timestamp())
         self.campaigns = _campaigns(self.end - HISTORY_DAYS * _DAY, self.end)
         self.campaign_times = [c[0] for c in self.campaigns]
+        # targeted campaigns draw from a stream of their own, so the rest of the shop is the same with them
+        self.trng = random.Random(shop.seed * 1_000_033 + 29)
+        self.targeted = targeted_campaigns(shop.now)
+        self.bluzy = frozenset(p.id for p in self.products if "bluzy" in {norm_key(c) for c in p.categories})
+        self.bluzy_products = [p for p in self.products if p.id in self.bluzy]
 
     def pick_products(self, k: int) -> list[_Product]:
         return self.rng.choices(self.products, cum_weights=self.cum, k=k)
@@ -337,7 +361,89 @@ class _Generator:
             self.session(out, plan.created + int(life * random_()), cid)
         out = [r for r in out if r[0] <= end]
         out.sort(key=_first)
-        return [(f"{cid}-{k}", plan.index, *r) for k, r in enumerate(out)]
+        rows = [(f"{cid}-{k}", plan.index, *r) for k, r in enumerate(out)]
+        if self.targeted and plan.created <= self.targeted[-1].at:
+            rows = self.targeted_rows(plan, rows)
+        return rows
+
+    def targeted_rows(self, plan: _Plan, rows: list[Row]) -> list[Row]:
+        """Add the targeted campaigns' events to one contact's rows (sorted by time).
+
+        Membership is decided from the contact's own rows at each campaign's start, exactly as the
+        seed segment's filter would decide it, so every recipient is in the segment's audience then.
+        A targeted unsubscribe, hard bounce or complaint ends the contact's later newsletters.
+        """
+        contact = self.shop.contacts[plan.index]
+        warsaw = norm_key(contact.city) == "warszawa" and "vip" not in {norm_key(t) for t in contact.tags}
+        rng = self.trng
+        random_ = rng.random
+        extra: list[tuple[Any, ...]] = []  # (at, type, ref, cats, value, items)
+        stopped: int | None = None
+        for campaign in self.targeted:
+            t = campaign.at
+            if t < plan.created:
+                continue
+            if stopped is not None and stopped <= t:
+                break
+            every = rows if not extra else sorted([*rows, *((None, None, *r) for r in extra)], key=_at)
+            if not _in_audience(every, t, plan.status) or not _member(
+                    campaign.segment, every, t, warsaw, self.bluzy):
+                continue
+            at = t + int(random_() * 1800)
+            add = extra.append
+            ref = campaign.id
+            add((at, "email_sent", ref, (), 0, ()))
+            if plan.bounce == "hard":
+                add((at + 20, "hard_bounce", ref, (), 0, ()))
+                stopped = at + 20
+                continue
+            if random_() < 0.006:
+                add((at + 40, "soft_bounce", ref, (), 0, ()))
+                continue
+            if plan.bounce == "spam" and random_() < 0.3:
+                stopped = at + int(random_() * _DAY)
+                add((stopped, "spam_complaint", ref, (), 0, ()))
+                continue
+            if random_() < 0.006 and not any(r[3] in {"subscribe", "unsubscribe"} and r[2] > t for r in rows):
+                stopped = at + 600 + int(random_() * 3 * _DAY)
+                add((stopped, "unsubscribe", None, (), 0, ()))
+            if random_() >= min(0.85, 0.2 + plan.open_p):
+                continue
+            opened_at = at + int(rng.expovariate(1 / 10_000))
+            add((opened_at, "email_open", ref, (), 0, ()))
+            if random_() >= 0.28:
+                continue
+            click = opened_at + 5 + int(random_() * 120)
+            add((click, "email_click", ref, (), 0, ()))
+            if random_() < 0.3:
+                self.order_after_click(extra, click, plan.id, bluzy=campaign.segment == 1)
+        if not extra:
+            return rows
+        if stopped is not None:  # no newsletter after an unsubscribe, hard bounce or complaint
+            rows = [r for r in rows if not (r[2] > stopped and r[3] in _NEWSLETTER_TYPES and r[4].startswith("nl-"))]
+        mine = [(f"{plan.id}-t{k}", plan.index, *r) for k, r in enumerate(sorted(extra, key=_first))
+                if r[0] <= self.end]
+        return sorted([*rows, *mine], key=_at)
+
+    def order_after_click(self, out: list[tuple[Any, ...]], click: int, cid: str, *, bluzy: bool) -> None:
+        """A visit right after the click and, within two days, an order of what was viewed."""
+        rng = self.trng
+        at = click + 30
+        pool_ = self.bluzy_products if bluzy and self.bluzy_products else None
+        seen = rng.choices(pool_, k=1 + int(rng.random() * 2)) if pool_ else rng.choices(
+            self.products, cum_weights=self.cum, k=1 + int(rng.random() * 2))
+        for product in seen:
+            out.append((at, "product_view", product.id, product.categories, 0, ()))
+            at += 20 + int(rng.random() * 90)
+        lines: dict[str, list[Any]] = {}
+        for product in seen:
+            line = lines.setdefault(product.id, [product.id, product.categories, 0, product.price])
+            line[2] += 1
+        subtotal = sum(line[2] * line[3] for line in lines.values())
+        value = subtotal + (1499 if subtotal < 19900 else 0)
+        ordered_at = at + int(rng.random() * 2 * _DAY)
+        out.append((ordered_at, "order", f"{cid}-t-o{ordered_at}", (), value,
+                    tuple(tuple(line) for line in lines.values())))
 
     def session(self, out: list[tuple[Any, ...]], at: int, cid: str) -> None:
         rng = self.rng
@@ -372,6 +478,57 @@ class _Generator:
 
 def _first(row: tuple[Any, ...]) -> int:
     return int(row[0])
+
+
+def _at(row: Row) -> int:
+    return int(row[2])
+
+
+_NEWSLETTER_TYPES = frozenset({"email_sent", "email_open", "email_click", "soft_bounce", "hard_bounce",
+                               "spam_complaint"})
+_BLOCKING = frozenset({"hard_bounce", "spam_complaint"})
+
+
+def _in_audience(rows: Sequence[Row], t: int, declared: str) -> bool:
+    """SPEC §7 for a newsletter at ``t``: subscribed then (the latest subscribe/unsubscribe at or
+    before ``t``, unsubscribe winning a tie; else the declared status) and not blocked."""
+    latest: int | None = None
+    state = declared
+    for row in rows:
+        at, kind = row[2], row[3]
+        if at > t:
+            break
+        if kind in _BLOCKING:
+            return False
+        if kind in {"subscribe", "unsubscribe"}:
+            if latest is None or at > latest or kind == "unsubscribe":
+                state = "subscribed" if kind == "subscribe" else "unsubscribed"
+            latest = at
+    return state == "subscribed"
+
+
+def _member(segment: int, rows: Sequence[Row], t: int, warsaw: bool, bluzy: frozenset[str]) -> bool:
+    """Whether the contact is in seed segment ``segment`` at ``t`` (the filters of SEED_SEGMENTS)."""
+    if segment == 5:  # city("Warszawa") & ~tag("vip")
+        return warsaw
+    days = {0: 90, 1: 14, 3: 365}[segment]
+    since = t - days * _DAY
+    n = 0
+    for row in rows:
+        at, kind = row[2], row[3]
+        if at > t:
+            break
+        if at <= since:
+            continue
+        if segment == 0 and kind == "email_open":  # opened(within=last(days=90))
+            return True
+        if segment == 1 and kind == "product_view" and row[4] in bluzy:  # viewed(category="bluzy", last 14 d)
+            return True
+        if segment == 3 and kind == "order":  # ordered(at_least=5, within=last(days=365))
+            n += 1
+            if n >= 5:
+                return True
+    return False
 
 
 # --- Event objects -------------------------------------------------------------------------------
@@ -555,6 +712,39 @@ def generate(contacts: int = 2000, seed: int = 0, now: Instant | None = None) ->
     return Shop(contacts=tuple(people), now=moment, seed=seed, plans=tuple(plans))
 
 
+# --- targeted campaigns --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TargetedCampaign:
+    """A campaign of the demo sent to a seed segment: its id, start (epoch seconds) and segment."""
+
+    id: str
+    at: int
+    segment: int  # index in SEED_SEGMENTS
+
+    @property
+    def segment_id(self) -> str:
+        return SEED_SEGMENT_IDS[self.segment]
+
+    @property
+    def start(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.at)
+
+
+def targeted_campaigns(now: datetime) -> tuple[TargetedCampaign, ...]:
+    """The :data:`TARGETED` campaigns of a shop ending at ``now``, in time order.
+
+    >>> [c.id for c in targeted_campaigns(DEMO_NOW)][:2]
+    ['promo-2026-01-20-nowa-kolekcja', 'promo-2026-02-03-otwarcie-warszawa']
+    """
+    out = []
+    for days, segment, slug in TARGETED:
+        start = (now - timedelta(days=days)).replace(hour=10, minute=0, second=0, microsecond=0)
+        out.append(TargetedCampaign(f"promo-{start:%Y-%m-%d}-{slug}", int(start.timestamp()), segment))
+    return tuple(sorted(out, key=lambda c: c.at))
+
+
 # --- loading -------------------------------------------------------------------------------------
 
 
@@ -569,14 +759,31 @@ class LoadSummary:
 
 
 def load(store: Store, shop: Shop, *, batch_size: int = 50_000) -> LoadSummary:
-    """Add the shop's contacts and events to ``store``, events in batches (idempotent)."""
+    """Add the shop's contacts and events to ``store``, events in batches, then :func:`register`
+    the seed segments and targeted campaigns (idempotent)."""
     report = store.add_contacts(shop.contacts)
     added = duplicates = 0
     for batch in shop.event_batches(batch_size):
         events = store.add_events(batch)
         added += events.added
         duplicates += events.duplicates
+    register(store, shop)
     return LoadSummary(report.added, report.updated, added, duplicates)
+
+
+def register(store: Any, shop: Shop) -> None:
+    """Save :data:`SEED_SEGMENTS` under :data:`SEED_SEGMENT_IDS` (those missing) and register every
+    targeted campaign with its segment (``store.add_campaign``; re-registering is a no-op)."""
+    from .errors import UnknownSegment
+    from .live import Campaign
+
+    for segment_id, flt in zip(SEED_SEGMENT_IDS, SEED_SEGMENTS, strict=True):
+        try:
+            store.segment(segment_id)
+        except UnknownSegment:
+            store.create_segment(flt, id=segment_id)
+    for campaign in targeted_campaigns(shop.now):
+        store.add_campaign(Campaign(campaign.id, campaign.segment_id))
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -654,8 +861,52 @@ def seed_dashboard(store: Store, at: Instant, *,
     return dashboards, segments
 
 
+def campaign_comparison(store: Any, at: Instant) -> tuple[list[CampaignResult], Comparison | None]:
+    """Every campaign's results at ``at``, and the campaigns registered with a segment (targeted)
+    pooled against the others (mass newsletters): ``compare(targeted, mass)``, ``None`` when either
+    group is empty."""
+    results = list(store.campaign_results(at=at))
+    groups = by_segment(results, store.campaigns())
+    mass = groups.pop(None, [])
+    targeted = [r for group in groups.values() for r in group]
+    if not mass or not targeted:
+        return results, None
+    return results, compare(pool(targeted, label="targeted"), pool(mass, label="mass"))
+
+
+RECENT_NEWSLETTERS = 4
+"""How many of the latest mass newsletters the demo report lists beside the targeted campaigns."""
+
+
+def campaign_report(store: Any, at: Instant) -> str:
+    """The targeted campaigns, the latest mass newsletters and both groups pooled, then the
+    comparison of targeted against mass, as plain text."""
+    from .display import campaign_results_text
+
+    results, comparison = campaign_comparison(store, at)
+    if not results:
+        return "Campaigns\n\nno campaign has a visible event\n"
+    registered = {c.id for c in store.campaigns()}
+    targeted = [r for r in results if r.campaign_id in registered]
+    mass = [r for r in results if r.campaign_id not in registered]
+    shown = [*targeted, *mass[-RECENT_NEWSLETTERS:]]
+    pooled = []
+    if comparison is not None:
+        pooled = [attrs.evolve(comparison.a, campaign_id=f"all targeted ({len(targeted)})"),
+                  attrs.evolve(comparison.b, campaign_id=f"all mass ({len(mass)})")]
+    table = campaign_results_text([*shown, *pooled])
+    text = (f"Campaigns: {len(targeted)} sent to seed segments, {len(mass)} mass newsletters "
+            f"(the latest {min(len(mass), RECENT_NEWSLETTERS)} shown); orders attributed to the last click "
+            f"within 5 days\n\n{table}\n")
+    if comparison is not None:
+        text += f"\nTargeted vs mass\n\n{comparison.sentence('click_rate')}\n"
+        text += "".join(f"{line}\n" for line in comparison.sentences() if not line.startswith("CTR "))
+    return text
+
+
 def demo_report(store: Store, at: Instant, *, timeframe: timedelta = timedelta(days=180)) -> str:
-    """The contacts dashboard per subscription view and the seed segments' table, as plain text."""
+    """The contacts dashboard per subscription view, the seed segments' table and the campaigns
+    (:func:`campaign_report`), as plain text."""
     moment = instant(at, field="at")
     dashboards, segments = seed_dashboard(store, moment, timeframe=timeframe)
     days = timeframe.days if timeframe % timedelta(days=1) == timedelta(0) else None
@@ -664,4 +915,5 @@ def demo_report(store: Store, at: Instant, *, timeframe: timedelta = timedelta(d
     dash = _table(["view", "state", "contacts", "share", "30 d ago", "change", "change %"],
                   dashboard_rows(dashboards), left=2)
     seg = _table(["segment", "contacts", "engaged 30 d", "AOV", "ACV", "ANO", "TBO"], segment_rows(segments))
-    return f"{title}\n\n{dash}\n\nSeed segments\n\n{seg}\n"
+    campaigns = campaign_report(store, moment)
+    return f"{title}\n\n{dash}\n\nSeed segments\n\n{seg}\n\n{campaigns}"
