@@ -8,7 +8,7 @@
 frozenset({'c1'})
 """
 
-from .campaigns import CampaignResult, compare
+from .campaigns import CampaignResult, CampaignResults, compare
 from .errors import (
     BatchRejected,
     EngagekitError,
@@ -60,7 +60,7 @@ from .filters import (
 from .live import Campaign, LiveEngine, LogEntry, Segment
 from .metrics import Metrics
 from .model import Contact, Event, EventType, Item
-from .reports import Dashboard, DashboardGroup, LoadReport, Rejection
+from .reports import Dashboard, DashboardGroup, LoadReport, Rejection, SegmentReport, SegmentReportRow
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .time import Instant, Window, before, between, ever, last
@@ -69,6 +69,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Campaign", "LiveEngine", "LogEntry", "Segment",  # SPEC §6 (live/)
+    "CampaignResults", "SegmentReport", "SegmentReportRow",  # issue #10 (campaigns.py, reports.py)
     "AttributeRef", "BatchRejected", "CampaignResult", "Contact", "Dashboard", "DashboardGroup", "EngagekitError",
     "Event", "EventType", "Explanation", "Filter", "Instant", "InvalidContact", "InvalidEvent", "InvalidFilter",
     "InvalidInstant", "InvalidRecord", "Item", "LoadReport", "MemoryStore", "Metrics", "Preview", "Rejection",

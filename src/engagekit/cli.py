@@ -2,8 +2,9 @@
 
 ``engagekit demo [--store URL] [--contacts N] [--seed S]`` builds the demo shop in a store (by
 default the SQLite file ``engagekit-demo.db`` in the current directory, so it can be reopened) and
-prints the contacts dashboard and the seed segments. Re-running it on the same store is idempotent:
-the demo's ids repeat, so every event is a duplicate the second time.
+prints the contacts dashboard, the seed segments and the campaigns (targeted against mass).
+Re-running it on the same store is idempotent: the demo's ids repeat, so every event is a duplicate
+the second time.
 
 The other verbs work on a store (``--store URL``, ``--currency``; ``--json`` for machine output):
 ``import contacts|events PATH``, ``export members|log``, ``dashboard``, ``segment
@@ -107,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = commands.add_parser(
         "demo", parents=[common], help="build a synthetic shop in a store and print its dashboard",
-        description="Build the demo shop in a store and print the contacts dashboard and the seed segments.")
+        description="Build the demo shop in a store and print the contacts dashboard, the seed segments and "
+                    "the campaigns, targeted against mass.")
     demo.add_argument("--store", default=DEFAULT_STORE, metavar="URL",
                       help=f"memory, sqlite:PATH, duckdb:PATH or postgres:DSN (default: {DEFAULT_STORE})")
     demo.add_argument("--contacts", type=_positive, default=DEFAULT_CONTACTS, metavar="N",
