@@ -33,6 +33,7 @@ from engagekit import (
     tag,
     viewed,
 )
+from engagekit.demo import VIEWS
 from engagekit.model import Item
 from engagekit.reference import Reference
 from tests.strategies import filters, question_instants, shops
@@ -67,6 +68,74 @@ def test_questions_between_batches_agree_with_reference(shop: Shop, flt: Filter,
         ref = Reference(shop.contacts, shop.events[:hi], currency="PLN")
         assert store.members(flt, at=at) == ref.members(flt, at=at), (flt, hi)
         assert store.metrics(flt, at=at) == ref.metrics(flt, at=at)
+
+
+@given(shop=shops(), at=question_instants(), view=st.sampled_from(VIEWS),
+       timeframe=st.sampled_from([timedelta(days=1), timedelta(days=30), timedelta(days=180)]),
+       cut=st.integers(min_value=0, max_value=40), forget=st.integers(min_value=0, max_value=7))
+def test_dashboards_between_writes_agree_with_reference(shop: Shop, at: object, view: str, timeframe: timedelta,
+                                                         cut: int, forget: int) -> None:
+    """The dashboard's cached per-slot states are rebuilt after every write: events, contacts, forget."""
+    contacts, events = list(shop.contacts[:len(shop.contacts) // 2]), list(shop.events[:cut])
+    forgotten: set[str] = set()
+    store = _store(contacts, events)
+
+    def add_events() -> None:
+        store.add_events(list(shop.events[cut:]))
+        events.extend(shop.events[cut:])
+
+    def add_contacts() -> None:
+        store.add_contacts(list(shop.contacts))
+        contacts.extend(shop.contacts)
+
+    def forget_one() -> None:
+        victim = shop.contacts[forget % len(shop.contacts)].id
+        store.forget(victim)
+        forgotten.add(victim)
+
+    for step in (lambda: None, add_events, add_contacts, *([forget_one] if shop.contacts else [])):
+        step()
+        ref = Reference([c for c in contacts if c.id not in forgotten],
+                        [e for e in events if e.contact_id not in forgotten], currency="PLN")
+        got, expected = store.engagement(at=at, timeframe=timeframe, view=view), \
+            ref.engagement(at=at, timeframe=timeframe, view=view)
+        assert dict(got.groups) == dict(expected.groups)
+        assert dict(got.flows) == {pair: n for pair, n in expected.flows.items() if n}
+
+
+def test_cached_dashboard_changes_after_each_write() -> None:
+    """The same question, asked again after each write, sees the write (hand-worked states)."""
+    at, view = "2026-06-30T12:00:00+00:00", "subscribed+unknown"
+    store = _store([Contact(id="a", status="subscribed", created_at=T0),
+                    Contact(id="b", status="unknown", created_at=T0),
+                    Contact(id="c", status="subscribed", created_at=T0)])
+
+    def counts() -> tuple[int, int, int]:
+        groups = store.engagement(at=at, view=view).groups
+        return groups["engaged"].count, groups["unengaged"].count, groups["blocked"].count
+
+    assert counts() == (0, 3, 0)
+    store.add_events([Event(id="o1", contact_id="a", type="order", at="2026-06-20T10:00:00+00:00",
+                            order_id="o1", value="100.00", currency="PLN")])
+    assert counts() == (1, 2, 0)
+    engaged_group = store.engagement(at=at, view=view).groups["engaged"].metrics
+    assert (engaged_group.orders, engaged_group.revenue, engaged_group.engagement_rate) == \
+        (1, Decimal("100.00"), Decimal("1.0000"))
+    store.add_events([Event(id="u1", contact_id="c", type="unsubscribe", at="2026-06-25T10:00:00+00:00",
+                            form_id="footer")])
+    assert counts() == (1, 1, 0)
+    # c was unengaged 30 days before and has left the view since
+    assert store.engagement(at=at, view=view).flows[("unengaged", "outside")] == 1
+    store.add_events([Event(id="x1", contact_id="b", type="hard_bounce", at="2026-06-26T10:00:00+00:00",
+                            campaign_id="cmp")])
+    assert counts() == (1, 0, 1)
+    store.add_contacts([Contact(id="b", status="unsubscribed", created_at=T0)])  # an update leaves the view
+    assert counts() == (1, 0, 0)
+    assert store.forget("a") is True
+    assert counts() == (0, 0, 0)
+    assert store.engagement(at=at, view=view).groups["engaged"].metrics.orders == 0
+    assert store.engagement(at=at, view="all").groups["blocked"].count == 1
+    assert store.engagement(at=at, view="all").flows == {("unengaged", "unengaged"): 1, ("unengaged", "blocked"): 1}
 
 
 def test_late_and_in_order_batches_after_a_question() -> None:
