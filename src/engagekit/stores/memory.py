@@ -592,12 +592,16 @@ class MemoryStore(StoreBase):
             subscribed, unsubscribed = self._statuses(plan.at_us)
             _fill(status, subscribed, 3 * STATUS_VALUES.index("subscribed"))
             _fill(status, unsubscribed, 3 * STATUS_VALUES.index("unsubscribed"))
-            _fill(status, set(range(n)).difference(plan.existing), _ABSENT)
+            # absent again: contacts created after ``at`` and slots without a contact that have a status event
+            _fill(status, self._created_in(Span(plan.at_us + 1, NOBODY)), _ABSENT)
+            _fill(status, (subscribed | unsubscribed) - plan.existing, _ABSENT)
             engagement = bytearray([STATES.index("unengaged")]) * n
             _fill(engagement, plan.active(timeframe), STATES.index("engaged"))
             _fill(engagement, plan.blocked(), STATES.index("blocked"))  # blocked wins over engaged
-            # absent + any class is still absent
-            found = bytes(map(operator.add, status, engagement)).translate(_TO_ABSENT)
+            # the bytewise sum status + class without a Python loop: added as big integers, no byte
+            # carries into the next (every sum is at most _ABSENT + 2 < 256); absent + any class is absent
+            total = int.from_bytes(status, "big") + int.from_bytes(engagement, "big")
+            found = total.to_bytes(n, "big").translate(_TO_ABSENT)
             self._remember(key, found)
         assert isinstance(found, bytes)
         return found
