@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # so test modules can import tests.strategies, tests.stores, tests.support
     sys.path.insert(0, str(ROOT))
 
-from tests.stores import STORE_PARAMS, StoreFactory, StoreKind  # noqa: E402
+from tests.stores import STORE_PARAMS, StoreFactory, StoreKind, examples_cap  # noqa: E402
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
            "print_blob": True}
@@ -30,7 +30,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     kind: StoreKind = request.param
     factory = StoreFactory(kind, tmp_path)
     try:
-        yield factory
+        with examples_cap(request.function, kind):  # a slow engine (Spark) runs fewer examples
+            yield factory
     finally:
         factory.close_all()
 

@@ -22,6 +22,7 @@ from engagekit.errors import StoreUnavailable
 
 CURRENCY = "PLN"
 PG_DSN_ENV = "ENGAGEKIT_PG_DSN"
+SPARK_EXAMPLES_ENV = "ENGAGEKIT_SPARK_EXAMPLES"
 
 
 def in_ci() -> bool:
@@ -43,6 +44,7 @@ class StoreKind:
     module: str
     driver: str | None
     make: Callable[[Any, Path], Any]  # (module, folder) -> store
+    max_examples: int | None = None  # at most this many hypothesis examples per property (a slow engine)
 
     def load_module(self) -> Any:
         try:
@@ -79,8 +81,8 @@ _SPARK: dict[str, Any] = {}
 def spark_session() -> Any:
     """The one local SparkSession of this test process (starting one costs seconds; a store, little).
 
-    ``local[2]``, two shuffle partitions, no UI, the warehouse in a temporary folder; a missing Java
-    makes ``StoreUnavailable`` (so it fails under CI).
+    ``local[2]``, two shuffle partitions, no UI, the warehouse in a temporary folder, no generated
+    code; a missing PySpark or Java makes ``StoreUnavailable`` (so it fails under CI).
     """
     session = _SPARK.get("session")
     if session is None:
@@ -100,10 +102,22 @@ def spark_session() -> Any:
                    .config("spark.default.parallelism", "2")
                    .config("spark.sql.warehouse.dir", warehouse)
                    .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+                   # tiny tables: planning and code generation cost more than the data, so skip
+                   # adaptive re-planning and generated code (about 2x faster per query here)
+                   .config("spark.sql.adaptive.enabled", "false")
+                   .config("spark.sql.codegen.wholeStage", "false")
+                   .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
                    .getOrCreate())
         session.sparkContext.setLogLevel("ERROR")
         _SPARK["session"] = session
     return session
+
+
+def _spark_examples() -> int:
+    """Hypothesis examples per property on Spark: every Spark query costs ~0.1–1 s, so the 200 of the
+    CI profile would take hours. Every golden case still runs on Spark; ``ENGAGEKIT_SPARK_EXAMPLES``
+    raises the cap (e.g. on a bigger machine)."""
+    return int(os.environ.get(SPARK_EXAMPLES_ENV) or (10 if in_ci() else 4))
 
 
 def _spark(module: Any, folder: Path) -> Any:
@@ -115,9 +129,30 @@ STORE_KINDS: tuple[StoreKind, ...] = (
     StoreKind("sqlite", "engagekit.stores.sql.sqlite", "sqlite3", _sqlite),
     StoreKind("duckdb", "engagekit.stores.sql.duckdb", "duckdb", _duckdb),
     StoreKind("postgres", "engagekit.stores.sql.postgres", "psycopg", _postgres),
-    StoreKind("spark", "engagekit.stores.spark", "pyspark", _spark),
+    StoreKind("spark", "engagekit.stores.spark", "pyspark", _spark, max_examples=_spark_examples()),
 )
 STORE_PARAMS = [pytest.param(kind, id=kind.name) for kind in STORE_KINDS]
+
+
+@contextmanager
+def examples_cap(test: Any, kind: StoreKind) -> Iterator[None]:
+    """Run a hypothesis property with at most ``kind.max_examples`` examples (for this kind only).
+
+    The settings of a ``@given`` test are read when it is called, from the attribute hypothesis keeps
+    on it; the cap replaces them for the duration of one parametrised call and restores them after.
+    """
+    current = getattr(test, "_hypothesis_internal_use_settings", None)
+    cap = kind.max_examples
+    if cap is None or current is None or not hasattr(test, "hypothesis") or current.max_examples <= cap:
+        yield
+        return
+    from hypothesis import settings
+
+    test._hypothesis_internal_use_settings = settings(current, max_examples=cap)
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = current
 
 
 def dispose(store: Any) -> None:
