@@ -84,6 +84,7 @@ _GROUP_INSERTS = 10_000  # late rows inserted one by one into a sub-index; more 
 _DERIVED_LIMIT = 64  # per-instant derived results kept before they are emptied
 # dashboard state codes (one byte per slot): 3 * status index + class index, or absent
 _ABSENT = 3 * len(STATUS_VALUES)
+_PAIR = _ABSENT + 1  # (state code before, state code now) packed as before * _PAIR + now
 _TO_ABSENT = bytes(min(b, _ABSENT) for b in range(256))  # bytes.translate table: codes past _ABSENT → _ABSENT
 _VIEW_STATUSES: dict[Filter, tuple[int, ...]] = {
     view_filter(v): tuple(i for i, s in enumerate(STATUS_VALUES) if v == "all" or s in v.split("+"))
@@ -108,7 +109,7 @@ class _Column:
         self.rows = array("i")
         self.pending = array("i")
         self.groups: dict[int, tuple[array[int], array[int]]] | None = None
-        self.aggregates: dict[tuple[int, int], dict[int, list[int]]] = {}
+        self.aggregates: dict[tuple[int, int], _OrderAggregates] = {}
 
     def range(self, span: Span) -> tuple[int, int]:
         lo = 0 if span.lo is None else bisect_left(self.us, span.lo)
@@ -440,22 +441,14 @@ class MemoryStore(StoreBase):
                 return _grouped_slots(parts, span)
         return [s for s, p in zip(col.slot[i:j], col.pay[i:j], strict=True) if p in pays]
 
-    def _order_aggregates(self, span: Span) -> dict[int, list[int]]:
-        """slot → [orders, sum of values, first instant, last instant] over the orders in a span."""
+    def _order_aggregates(self, span: Span) -> _OrderAggregates:
+        """Per slot aggregates of the orders in a span (cached per row range until the next write)."""
         col = self._column(ORDER)
         i, j = col.range(span)
         cached = col.aggregates.get((i, j))
         if cached is not None:
             return cached
-        aggregates: dict[int, list[int]] = {}
-        for slot, value, us in zip(col.slot[i:j], col.val[i:j], col.us[i:j], strict=True):
-            agg = aggregates.get(slot)
-            if agg is None:
-                aggregates[slot] = [1, value, us, us]
-            else:
-                agg[0] += 1
-                agg[1] += value
-                agg[3] = us
+        aggregates = _OrderAggregates(col.slot[i:j], col.val[i:j], col.us[i:j])
         if len(col.aggregates) > 8:
             col.aggregates.clear()
         col.aggregates[(i, j)] = aggregates
@@ -516,21 +509,7 @@ class MemoryStore(StoreBase):
             assert isinstance(cached, OrderTotals)
             return cached
         members, _ = self._evaluate(flt, at)
-        aggregates = self._order_aggregates(within.span(at))
-        customers = orders = revenue = span = gaps = 0
-        small, large = (members, aggregates) if len(members) < len(aggregates) else (aggregates, members)
-        for slot in small:
-            if slot not in large:
-                continue
-            n, total, first, last = aggregates[slot]
-            customers += 1
-            orders += n
-            revenue += total
-            if n >= 2:
-                span += last - first
-                gaps += n - 1
-        return OrderTotals(contacts=len(members), customers=customers, orders=orders,
-                           revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps)
+        return self._order_aggregates(within.span(at)).totals(members)
 
     # --- the dashboard (SPEC §5) ----------------------------------------------------------------------
     # One byte per slot gives its state at an instant (status x engagement class, or absent); a
@@ -611,8 +590,11 @@ class MemoryStore(StoreBase):
         key = ("pairs", to_micros(at), to_micros(before), timeframe)
         found = self._derived.get(key)
         if found is None:
-            found = Counter(zip(self._state_codes(before, timeframe), self._state_codes(at, timeframe),
-                                strict=True))
+            then, now = self._state_codes(before, timeframe), self._state_codes(at, timeframe)
+            # one byte per slot, then * _PAIR + now (< 256), made as big integers and counted in C:
+            # no tuple per slot to allocate
+            packed = int.from_bytes(then, "big") * _PAIR + int.from_bytes(now, "big")
+            found = Counter({divmod(code, _PAIR): n for code, n in Counter(packed.to_bytes(len(now), "big")).items()})
             self._remember(key, found)
         assert isinstance(found, Counter)
         return found
@@ -629,13 +611,15 @@ class MemoryStore(StoreBase):
             by_code = Counter(map(codes.__getitem__, engaged_slots))
             engaged_now = [by_code[code] for code in range(_ABSENT)]
             sums = [[0] * 5 for _ in range(_ABSENT + 1)]  # the last row collects absent customers
-            for slot, (n, total, first, last) in self._order_aggregates(EVER.span(at)).items():
+            aggregates = self._order_aggregates(EVER.span(at))
+            revenue, span = aggregates.revenue, aggregates.span
+            for slot, n in aggregates.orders.items():
                 row = sums[codes[slot]]
                 row[0] += 1
                 row[1] += n
-                row[2] += total
+                row[2] += revenue[slot]
                 if n >= 2:
-                    row[3] += last - first
+                    row[3] += span[slot]
                     row[4] += n - 1
             found = (contacts, engaged_now, sums)
             self._remember(key, found)
@@ -741,6 +725,38 @@ class MemoryStore(StoreBase):
 
         return totals_from_rows(rows(), exists=lambda slot: self._created[slot] <= at_us, campaign_ids=campaign_ids,
                                 at_us=at_us, window_us=window_us, touch=touch)
+
+
+class _OrderAggregates:
+    """Per slot aggregates of the orders of one row range: ``orders`` (count), ``revenue`` (minor
+    units) and, for slots with two orders or more, ``span`` (last instant - first instant).
+
+    Dicts of plain ints rather than a list per slot: no container per customer to allocate (and for
+    the garbage collector to walk), and totals over a member set are sums over ``map``.
+    """
+
+    __slots__ = ("orders", "revenue", "span")
+
+    def __init__(self, slots: array[int], values: array[int], instants: array[int]) -> None:
+        self.orders: dict[int, int] = Counter(slots)
+        revenue = dict.fromkeys(self.orders, 0)
+        for slot, value in zip(slots, values, strict=True):
+            revenue[slot] += value
+        self.revenue = revenue
+        # rows are time-sorted: the last write of a slot in a dict is its latest order
+        last = dict(zip(slots, instants, strict=True))
+        first = dict(zip(reversed(slots), reversed(instants), strict=True))
+        self.span = {s: last[s] - first[s] for s, n in self.orders.items() if n >= 2}
+
+    def totals(self, members: set[int]) -> OrderTotals:
+        """SPEC §4 aggregates over the orders of ``members``."""
+        customers = members.intersection(self.orders)
+        repeat = customers.intersection(self.span)
+        return OrderTotals(contacts=len(members), customers=len(customers),
+                           orders=sum(map(self.orders.__getitem__, customers)),
+                           revenue_minor=sum(map(self.revenue.__getitem__, customers)),
+                           tbo_span=sum(map(self.span.__getitem__, repeat)),
+                           tbo_gaps=sum(map(self.orders.__getitem__, repeat)) - len(repeat))
 
 
 def _gather(column: array[int], rows: list[int] | array[int]) -> tuple[int, ...]:
@@ -861,13 +877,14 @@ class _Plan(Visitor[set[int]]):
                 return (lo is None or total >= lo) and (hi is None or total <= hi)
 
             if fits(0):  # contacts without orders spent 0 and match
-                return self.existing - {s for s, agg in aggregates.items() if not fits(agg[1])}
-            return {s for s, agg in aggregates.items() if fits(agg[1])}
+                return self.existing - {s for s, total in aggregates.revenue.items() if not fits(total)}
+            return {s for s, total in aggregates.revenue.items() if fits(total)}
         # aov: compare the exact mean, sum >= lo * n and sum <= hi * n, in integers
         lo_n, lo_d = (0, 1) if lo is None else (lo.numerator, lo.denominator)
         hi_n, hi_d = (0, 0) if hi is None else (hi.numerator, hi.denominator)
-        return {s for s, (n, total, _, _) in aggregates.items()
-                if total * lo_d >= lo_n * n and (hi is None or total * hi_d <= hi_n * n)}
+        orders = aggregates.orders
+        return {s for s, total in aggregates.revenue.items()
+                if total * lo_d >= lo_n * orders[s] and (hi is None or total * hi_d <= hi_n * orders[s])}
 
     def visit_profile(self, f: _Profile) -> set[int]:
         index = self.store._profile[f.field]
