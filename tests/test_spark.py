@@ -149,6 +149,7 @@ def test_updating_a_contact_rewrites_its_rows(store: Any) -> None:
 
 def test_load_tables_from_parquet_written_by_duckdb(store: Any, tmp_path: Path) -> None:
     duckdb_module = pytest.importorskip("engagekit.stores.sql.duckdb")
+    pq = pytest.importorskip("pyarrow.parquet")
     shop = golden_shop()
     ref = shop.reference()
     source = duckdb_module.DuckDBStore(":memory:", currency=CURRENCY)
@@ -156,7 +157,8 @@ def test_load_tables_from_parquet_written_by_duckdb(store: Any, tmp_path: Path) 
     paths = {}
     for table in ("contacts", "contact_tags", "contact_attributes", "events", "items", "item_categories"):
         path = tmp_path / f"{table}.parquet"
-        source._db.conn.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
+        relation = source._db.conn.sql(f"SELECT * FROM {table}")
+        pq.write_table((getattr(relation, "to_arrow_table", None) or relation.arrow)(), str(path))
         paths[table] = str(path)
     counts = store.load_tables(paths)
     assert counts["events"] == len(ref.events) and counts["contacts"] == len(shop.contacts)
@@ -175,3 +177,20 @@ def test_drop_removes_the_database(session: Any) -> None:
     assert session.catalog.databaseExists(made.database)
     made.drop()
     assert not session.catalog.databaseExists(made.database)
+
+
+def test_open_store_spark_url_uses_the_active_session(session: Any) -> None:
+    from engagekit.stores.url import InvalidStoreURL, open_store
+
+    module = _spark_module()
+    name = f"ek_{uuid.uuid4().hex[:16]}"
+    made = open_store(f"spark:{name}", currency="EUR")
+    try:
+        assert isinstance(made, module.SparkStore)
+        assert (made.spark, made.database, made.currency) == (session, name, "EUR")
+    finally:
+        made.drop()
+    with pytest.raises(InvalidStoreURL, match="names no database"):
+        open_store("spark:")
+    with pytest.raises(module.InvalidDatabaseName, match="'shop-pl'"):
+        open_store("spark:shop-pl")

@@ -242,6 +242,15 @@ class SparkDatabase(Database):
         self.overwrite(name, self._sql(select.sql(dialect="spark"), args))
 
 
+def spark_session() -> Any:
+    """The active ``SparkSession`` (under spark-submit or in a notebook), else a new local one."""
+    if pyspark is None:
+        raise StoreUnavailable("SparkStore needs PySpark: pip install 'engagekit[spark]'")
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.getOrCreate()
+
+
 class SparkSegmentStorage(SQLSegmentStorage):
     """Segments, campaigns and the membership log as three Parquet tables of the store's database."""
 
@@ -437,4 +446,5 @@ class SparkStore(SQLStore):
         return counts
 
 
-__all__ = ["InvalidDatabaseName", "SparkDatabase", "SparkSegmentStorage", "SparkStore", "name_qmarks"]
+__all__ = ["InvalidDatabaseName", "SparkDatabase", "SparkSegmentStorage", "SparkStore", "name_qmarks",
+           "spark_session"]

@@ -6,6 +6,7 @@
 | ``sqlite:PATH`` (``sqlite:///abs/path`` too) | ``SQLiteStore(PATH)`` |
 | ``duckdb:PATH`` | ``DuckDBStore(PATH)`` |
 | ``postgres:DSN``, ``postgresql://…``, ``postgres://…`` | ``PostgresStore(DSN)`` |
+| ``spark:DATABASE`` | ``SparkStore`` in the active ``SparkSession`` (else a new local one) |
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def open_store(url: str, *, currency: str = "PLN") -> Any:
         if not dsn:
             raise InvalidStoreURL(f"store: {url!r} has no DSN; write e.g. 'postgresql://user@host/db'")
         return PostgresStore(dsn, currency=currency)
+    if scheme == "spark":
+        from .spark import SparkStore, spark_session
+
+        if not rest:
+            raise InvalidStoreURL(f"store: {url!r} names no database; write e.g. 'spark:shop_pl'")
+        return SparkStore(spark_session(), database=rest, currency=currency)
     raise InvalidStoreURL(
-        f"store: {url!r} is not a store URL; use memory, sqlite:PATH, duckdb:PATH or postgres:DSN")
+        f"store: {url!r} is not a store URL; use memory, sqlite:PATH, duckdb:PATH, postgres:DSN or spark:DATABASE")
 
 
 __all__ = ["InvalidStoreURL", "open_store"]
