@@ -8,7 +8,6 @@ arguments and return private frozen nodes. Every target — the memory store, th
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
@@ -17,7 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .errors import InvalidFilter, UnsupportedFilter
-from .money import to_decimal
+from .money import finite_float, to_decimal
 from .text import norm_key
 from .time import EVER, Window, as_timedelta, window_from_json
 
@@ -689,12 +688,13 @@ AttrValue = str | int | float | Decimal | bool
 
 
 def _attr_value(value: object, path: str) -> AttrValue:
-    if isinstance(value, bool | str | int | Decimal):
+    if isinstance(value, bool | str):
         if isinstance(value, str) and "\x00" in value:
             raise InvalidFilter(f"{path}: {value!r} contains a NUL character")
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    if isinstance(value, int | float | Decimal):
+        # numbers compare as float64 (docs/ARCHITECTURE.md): refuse one without a finite float64
+        if finite_float(value) is None:
             raise InvalidFilter(f"{path}: {value!r} is not a finite number")
         return value
     raise InvalidFilter(f"{path}: expected a string, number or boolean, got {type(value).__name__} {value!r}")

@@ -17,11 +17,12 @@ from typing import Any
 import attrs
 
 from .errors import InvalidContact, InvalidEvent, InvalidInstant, InvalidRecord
-from .money import currency_code, places, to_decimal
+from .money import MAX_MINOR, currency_code, finite_float, fits_minor, from_minor, places, to_decimal
 from .text import clean_text, norm_key
 from .time import instant
 
 STATUSES = ("subscribed", "unknown", "unsubscribed")
+MAX_QUANTITY = 2**31 - 1
 
 
 class EventType(StrEnum):
@@ -100,7 +101,9 @@ def _json_value(value: object, field: str) -> Any:
     if value is None or isinstance(value, (str, bool, int, float, Decimal)):
         if isinstance(value, float) and math.isnan(value):
             raise InvalidContact(f"{field}: NaN is not a value")
-        if isinstance(value, float) and math.isinf(value):
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) \
+                and finite_float(value) is None:
+            # numbers compare as float64 (docs/ARCHITECTURE.md): one without a finite float64 cannot
             raise InvalidContact(f"{field}: {value!r} is not a finite number")
         if isinstance(value, str) and "\x00" in value:
             raise InvalidContact(f"{field}: {value!r} contains a NUL character")
@@ -253,6 +256,8 @@ class Item:
         set_(self, "categories", _categories(self.categories, "categories", InvalidEvent))
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity < 1:
             raise InvalidEvent(f"quantity: expected a positive integer, got {self.quantity!r}")
+        if self.quantity > MAX_QUANTITY:  # SQL stores keep it in a 32-bit integer column
+            raise InvalidEvent(f"quantity: {self.quantity} is more than {MAX_QUANTITY}")
         price = _item_price(self.price)
         if price < 0:
             raise InvalidEvent(f"price: {price} is negative; prices must be >= 0")
@@ -377,6 +382,11 @@ class Event:
         if places(self.value) > exponent(currency):
             raise InvalidEvent(
                 f"value: {self.value} has more decimal places than {currency} has ({exponent(currency)})"
+            )
+        if not fits_minor(self.value, currency):
+            raise InvalidEvent(
+                f"value: {self.value} is too large; a store keeps at most "
+                f"{from_minor(MAX_MINOR, currency)} {currency} per order (64-bit minor units)"
             )
 
     @classmethod

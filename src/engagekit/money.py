@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TypeAlias
@@ -59,9 +60,44 @@ def places(value: Decimal) -> int:
     return max(0, -stripped)
 
 
+# SQL stores keep an amount as integer minor units in a signed 64-bit column.
+MAX_MINOR = 2**63 - 1
+
+
 def to_minor(value: Decimal, currency: str) -> int:
-    """Exact integer minor units of a validated amount."""
-    return int(value.scaleb(exponent(currency)))
+    """Exact integer minor units of a validated amount.
+
+    Exact at any size: ``Decimal.scaleb`` would round to the context's 28 digits.
+
+    >>> to_minor(Decimal("12345678901234567890123456789.01"), "PLN")
+    1234567890123456789012345678901
+    """
+    return int(Fraction(value) * 10 ** exponent(currency))
+
+
+def fits_minor(value: Decimal, currency: str) -> bool:
+    """Whether an amount's minor units fit a signed 64-bit integer (every store can keep it exactly)."""
+    if value.adjusted() > 40:  # far too large; skip building a huge integer
+        return False
+    return abs(to_minor(value, currency)) <= MAX_MINOR
+
+
+def finite_float(value: object) -> float | None:
+    """A number (int, float, Decimal; never bool) as a finite float64, else None.
+
+    Custom attributes compare as float64 (docs/ARCHITECTURE.md), so a number that has no finite
+    float64 (``Decimal("NaN")``, ``10**400``) is refused where it is given.
+
+    >>> finite_float(Decimal("1.5")), finite_float(Decimal("1e400")), finite_float(10**400)
+    (1.5, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    try:
+        result = float(value)
+    except (OverflowError, ValueError):  # ValueError: a signalling Decimal NaN
+        return None
+    return result if math.isfinite(result) else None
 
 
 def quantize_money(amount: Fraction, currency: str) -> Decimal:

@@ -83,9 +83,9 @@ def in_window(window: Window, moment: datetime, at: datetime) -> bool:
     if isinstance(window, _Ever):
         return True
     if isinstance(window, _Last):
-        return window.duration.subtract_from(at) < moment
+        return window.duration.subtract_micros(at) < to_micros(moment)
     if isinstance(window, _Before):
-        return moment <= window.duration.subtract_from(at)
+        return to_micros(moment) <= window.duration.subtract_micros(at)
     if isinstance(window, _Between):
         return window.start <= moment < window.end
     raise UnsupportedFilter(f"Reference cannot handle window {window!r}")
@@ -141,8 +141,9 @@ class Reference:
         """``"blocked"``, ``"engaged"`` or ``"unengaged"`` (SPEC §3 "Engagement")."""
         if self.visible_events(contact.id, at, BLOCKING):
             return "blocked"
+        start = to_micros(at) - timeframe // timedelta(microseconds=1)  # integers: any timeframe fits
         for event in self.visible_events(contact.id, at, ENGAGING):
-            if at - timeframe < event.at:
+            if start < to_micros(event.at):
                 return "engaged"
         return "unengaged"
 

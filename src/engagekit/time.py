@@ -64,6 +64,12 @@ def from_micros(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
+MIN_MICROS = -62_135_596_800_000_000
+"""Microseconds of the earliest aware instant, 0001-01-01T00:00:00Z (``to_micros(datetime.min)``)."""
+BEFORE_ALL = MIN_MICROS - 1
+"""A bound before every instant: where a window's start falls before year 1."""
+
+
 def utc_now() -> datetime:
     """The default clock."""
     return datetime.now(UTC)
@@ -122,11 +128,30 @@ class Duration:
     def is_zero(self) -> bool:
         return not (self.months or self.weeks or self.days or self.hours)
 
-    def subtract_from(self, moment: datetime) -> datetime:
+    def subtract_micros(self, moment: datetime) -> int:
+        """Integer microseconds of ``moment - self``; a result before year 1 is clamped to :data:`BEFORE_ALL`.
+
+        Windows reaching further back than any instant can be (``last(days=10**6)``) count from the
+        beginning of time instead of overflowing ``datetime``, and every bound stays a 64-bit integer.
+
+        >>> Duration(days=1).subtract_micros(EPOCH + timedelta(days=2)) == 86_400_000_000
+        True
+        >>> Duration(days=10**12).subtract_micros(EPOCH) == BEFORE_ALL
+        True
+        """
         moment = moment.astimezone(UTC)
         if self.months:
+            month_index = moment.year * 12 + moment.month - 1 - self.months  # months since 0000-01
+            if month_index < 12:  # before January of year 1
+                return BEFORE_ALL
             moment = moment - relativedelta(months=self.months)
-        return moment - timedelta(weeks=self.weeks, days=self.days, hours=self.hours)
+        exact = ((self.weeks * 7 + self.days) * 24 + self.hours) * 3_600_000_000
+        return max(BEFORE_ALL, to_micros(moment) - exact)
+
+    def subtract_from(self, moment: datetime) -> datetime:
+        """``moment - self`` (months on the UTC calendar); clamped to the earliest instant, 0001-01-01Z."""
+        micros = self.subtract_micros(moment)
+        return from_micros(max(micros, MIN_MICROS))
 
     def add_to(self, moment: datetime) -> datetime:
         """The instant ``d`` with ``d - self == moment`` as far as the calendar allows (UTC)."""
@@ -182,10 +207,11 @@ class _Last(Window):
     duration: Duration
 
     def span(self, at: datetime) -> Span:
-        return Span(to_micros(self.duration.subtract_from(at)) + 1, to_micros(at) + 1)
+        return Span(self.duration.subtract_micros(at) + 1, to_micros(at) + 1)
 
     def bounds(self, at: datetime) -> tuple[datetime | None, datetime]:
-        return (self.duration.subtract_from(at), at)
+        start = self.duration.subtract_micros(at)
+        return (None if start == BEFORE_ALL else from_micros(start), at)  # before year 1: open
 
     def to_json(self) -> dict[str, Any]:
         return {"last": self.duration.to_json()}
@@ -199,7 +225,7 @@ class _Before(Window):
     duration: Duration
 
     def span(self, at: datetime) -> Span:
-        return Span(None, to_micros(self.duration.subtract_from(at)) + 1)
+        return Span(None, self.duration.subtract_micros(at) + 1)
 
     def bounds(self, at: datetime) -> tuple[datetime | None, datetime]:
         return (None, self.duration.subtract_from(at))
