@@ -8,6 +8,11 @@ answers every window with two ``bisect`` calls; a filter is compiled by :class:`
 node) into set algebra over slots. Indexes are rebuilt lazily on the first question after a write, and
 rows appended in time order (the common case) only extend them.
 
+The dashboard (SPEC §5) is not set algebra: one byte per slot holds its state at an instant
+(subscription status and engagement class, or absent), so the flows of every view are a count of
+(state before, state now) pairs and the metrics per group one pass over per-slot order aggregates.
+Member sets, states and aggregates are kept until the next write.
+
 Forgetting a contact detaches its slot: its rows stay in the columns but belong to no contact, so they
 count for no one, and a contact added later with the same id starts a fresh slot with no history.
 """
@@ -86,9 +91,7 @@ _DERIVED_LIMIT = 64  # per-instant derived results kept before they are emptied
 _ABSENT = 3 * len(STATUS_VALUES)
 _PAIR = _ABSENT + 1  # (state code before, state code now) packed as before * _PAIR + now
 _TO_ABSENT = bytes(min(b, _ABSENT) for b in range(256))  # bytes.translate table: codes past _ABSENT → _ABSENT
-_VIEW_STATUSES: dict[Filter, tuple[int, ...]] = {
-    view_filter(v): tuple(i for i, s in enumerate(STATUS_VALUES) if v == "all" or s in v.split("+"))
-    for v in ("subscribed", "unknown", "subscribed+unknown", "all")}
+
 
 
 class _Column:
@@ -522,7 +525,9 @@ class MemoryStore(StoreBase):
         timeframe = as_timedelta(timeframe, field="timeframe")
         in_view = view_filter(view)
         moment = self._at(at)
-        allowed = _VIEW_STATUSES[in_view]
+        allowed = _view_statuses(in_view)
+        if allowed is None:
+            return super().engagement(at=moment, timeframe=timeframe, view=view)
         contacts, engaged_now, sums = self._state_facts(moment, timeframe)
         prefetched: dict[tuple[object, ...], object] = {}
         classes = _classes(timeframe)
@@ -544,7 +549,7 @@ class MemoryStore(StoreBase):
     def _flows(self, in_view: Filter, timeframe: timedelta, at: datetime,
                before: datetime) -> dict[tuple[str, str], int]:
         """SPEC §5 flows from a histogram of (state code before, state code now) over the slots."""
-        allowed = _VIEW_STATUSES.get(in_view)
+        allowed = _view_statuses(in_view)
         if allowed is None:
             return super()._flows(in_view, timeframe, at, before)
         names = [STATES[code % 3] if code // 3 in allowed else "outside" for code in range(_ABSENT)] + ["absent"]
@@ -764,6 +769,15 @@ def _gather(column: array[int], rows: list[int] | array[int]) -> tuple[int, ...]
     if len(rows) == 1:
         return (column[rows[0]],)
     return operator.itemgetter(*rows)(column) if rows else ()
+
+
+def _view_statuses(in_view: Filter) -> tuple[int, ...] | None:
+    """Indexes in ``STATUS_VALUES`` of the statuses a dashboard view covers; None for another filter."""
+    if isinstance(in_view, _Everyone):
+        return tuple(range(len(STATUS_VALUES)))  # every contact has one of the statuses
+    if isinstance(in_view, _Status):
+        return tuple(i for i, value in enumerate(STATUS_VALUES) if value in in_view.values)
+    return None
 
 
 def _fill(buffer: bytearray, slots: Iterable[int], value: int) -> None:
