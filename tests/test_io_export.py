@@ -182,3 +182,46 @@ def test_decimal_attributes_survive_a_round_trip(tmp_path):
         other = MemoryStore(currency="PLN")
         import_contacts(other, path)
         assert dict(other.contact("c1").attributes) == {"score": Decimal("1.5"), "n": 3, "flag": True, "name": "x"}
+
+
+# --- contacts fetched by the batch --------------------------------------------------------------------
+
+def _many_contacts(n: int):
+    from engagekit import Contact
+
+    return [Contact(id=f"c{i:04d}", email=f"u{i}@example.com", city=["Kraków", "Gdańsk", None][i % 3],
+                    tags={"vip"} if i % 7 == 0 else set(), attributes={"plan": "pro"} if i % 5 == 0 else {},
+                    created_at="2026-01-01T00:00:00+00:00") for i in range(n)]
+
+
+def test_contacts_by_id_keeps_the_order_and_leaves_out_unknown_ids(store):
+    from engagekit.io.bulk import LOOKUP_BATCH, contacts_by_id
+    from engagekit.stores.sql.store import SQLStore
+
+    # three batches on the SQL stores; elsewhere it is one contact() call per id, so a few suffice
+    contacts = _many_contacts(LOOKUP_BATCH * 2 + 7 if isinstance(store, SQLStore) else 7)
+    store.add_contacts(contacts)
+    wanted = [contacts[5].id, "nobody", *(c.id for c in reversed(contacts))]
+    got = contacts_by_id(store, wanted)
+    assert got == [contacts[5], *reversed(contacts)]  # the contacts stored, field for field
+    assert contacts_by_id(store, []) == []
+
+
+def test_sqlite_export_fetches_contacts_with_one_query_per_batch(tmp_path):
+    from engagekit.io.bulk import LOOKUP_BATCH
+    from engagekit.stores.sql.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "s.db", currency="PLN")
+    contacts = _many_contacts(LOOKUP_BATCH * 2 + 7)
+    store.add_contacts(contacts)
+    statements: list[str] = []
+    store._db.conn.set_trace_callback(statements.append)
+    rows = export_members(store, everyone(), tmp_path / "m.csv", ("id", "email", "city"), at=NOW)
+    store._db.conn.set_trace_callback(None)
+    assert rows == len(contacts)
+    lookups = [s for s in statements if "FROM contacts WHERE id" in s or 'FROM "contacts" WHERE id' in s]
+    assert len(lookups) == 3, lookups[:5]
+    with open(tmp_path / "m.csv", newline="", encoding="utf-8") as handle:
+        read = list(csv.DictReader(handle))
+    assert [(r["id"], r["email"], r["city"]) for r in read] == [(c.id, c.email, c.city or "") for c in contacts]
+    store.close()

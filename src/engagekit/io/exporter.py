@@ -16,6 +16,7 @@ from engagekit.model import Contact
 from engagekit.stores.base import Store
 from engagekit.time import Instant
 
+from .bulk import contacts_by_id
 from .formats import ColumnType, PathLike, Writer, detect_format
 from .mapping import CONTACT_FIELDS, MappingError
 
@@ -83,9 +84,7 @@ def _write_contacts(store: Store, ids: Sequence[str], path: PathLike, fields: Se
     fmt = detect_format(path, format)
     with Writer(path, fmt, fields, {f: _field_type(f) for f in fields}) as writer:
         for chunk in _chunks(ids, chunk_size):
-            # one lookup per contact: acceptable for now; a store-side bulk fetch would be faster
-            contacts = (store.contact(cid) for cid in chunk)
-            writer.write(contact_row(c, fields) for c in contacts if c is not None)
+            writer.write(contact_row(c, fields) for c in contacts_by_id(store, chunk))
             if on_chunk is not None:
                 on_chunk(writer.rows, len(ids))
         return writer.rows

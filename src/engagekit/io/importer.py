@@ -21,6 +21,7 @@ from engagekit.model import Contact, Event
 from engagekit.reports import LoadReport
 from engagekit.stores.base import OnInvalid, Store
 
+from .bulk import bounded_caches
 from .formats import BadRow, Format, PathLike, Row, Rows, _open_text, cell, detect_format, to_json
 from .mapping import ENGAGEKIT_CONTACTS, ENGAGEKIT_EVENTS, FieldError, Mapping, MappingError
 
@@ -238,8 +239,9 @@ def _run(store: Store, path: PathLike, mapping: Mapping, kind: Kind, *, format: 
                 raise MappingError(f"{path}: {exc}") from None
         out = _RejectsFile(rejects)
         try:
-            _load(store, rows, mapping, kind, on_invalid=on_invalid, chunk_size=chunk_size, tally=tally,
-                  out=out, on_chunk=on_chunk)
+            with bounded_caches(store):
+                _load(store, rows, mapping, kind, on_invalid=on_invalid, chunk_size=chunk_size, tally=tally,
+                      out=out, on_chunk=on_chunk)
         finally:
             out.close()
     return tally.report()
