@@ -93,7 +93,6 @@ _PAIR = _ABSENT + 1  # (state code before, state code now) packed as before * _P
 _TO_ABSENT = bytes(min(b, _ABSENT) for b in range(256))  # bytes.translate table: codes past _ABSENT → _ABSENT
 
 
-
 class _Column:
     """The rows of one event type sorted by instant: parallel ``us``, ``slot``, ``pay`` (and ``val``).
 
