@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -52,6 +53,7 @@ from .schema import TABLES, as_float
 
 DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
 STATE_SQL = ("blocked", "engaged", "unengaged")
+FACTS = "ev"  # the alias of the one derived table of per-contact event facts of a statement
 
 _TEMPLATES: dict[str, exp.Expr] = {}
 
@@ -131,6 +133,10 @@ class Query:
         self.params: dict[str, object] = {}
         self.joins: list[exp.Join] = []
         self._aliases: dict[Hashable, str] = {}
+        self._facts: dict[Hashable, exp.Column] = {}
+        self._fact_specs: list[tuple[str, str, str | None, int]] = []
+        self._branches: dict[Hashable, int] = {}
+        self._branch_selects: list[exp.Select] = []
 
     def value(self, value: object) -> exp.Placeholder:
         """A new named placeholder bound to ``value``."""
@@ -177,9 +183,114 @@ class Query:
         self.joins.append(exp.Join(this=source, on=condition, side="LEFT"))
         return alias
 
-    def from_contacts(self, *projections: exp.Expr) -> exp.Select:
-        select = exp.select(*projections).from_(exp.alias_(exp.to_table("contacts"), "c", table=True), copy=False)
-        for join in self.joins:
+    def fact(self, aggregate: str, types: Iterable[str], span: Span, *, value: str | None = None,
+             ids: tuple[str, frozenset[str]] | None = None) -> exp.Column:
+        """A per-contact aggregate over the ``events`` rows of ``types`` in ``span``: a column.
+
+        ``aggregate`` is ``count``, or ``sum``/``min``/``max`` of the column ``value``; NULL for a
+        contact without such rows. ``ids`` narrows the rows to ``(column, values)`` (``campaign_id``
+        or ``form_id``). Facts over the same rows share one derived table ``evN`` (one filtered scan
+        and one ``GROUP BY contact_id`` computing them all: the orders' count, sum, first and last
+        instant come from one pass).
+        """
+        names = tuple(sorted(types))
+        assert all(n.replace("_", "").isalpha() for n in names)  # constants of model.py
+        assert value in (None, "at_us", "value_minor") and (ids is None or ids[0] in ("campaign_id", "form_id"))
+        condition_key = (names, span.lo, span.hi, ids)
+        key = (aggregate, value, condition_key)
+        found = self._facts.get(key)
+        if found is not None:
+            return found.copy()
+        branch = self._branches.get(condition_key)
+        if branch is None:
+            bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
+            where = f"type IN ({_type_list(names)}) AND {window_where(self, 'at_us', span)}"
+            if ids is not None:
+                where += f" AND {ids[0]} IN (:ids)"
+            branch = len(self._branches)
+            self._branches[condition_key] = branch
+            select = self.fill(f"SELECT contact_id FROM events WHERE {where}",
+                               **({"ids": ids[1]} if ids is not None else {}), **bounds)
+            assert isinstance(select, exp.Select)
+            self._branch_selects.append(select)
+        name = f"x{len(self._facts)}"
+        self._fact_specs.append((name, aggregate, value, branch))
+        column = col(f"{FACTS}{branch}", name)
+        self._facts[key] = column
+        return column.copy()
+
+    def exists(self, types: Iterable[str], span: Span, *, ids: tuple[str, frozenset[str]] | None = None,
+               ) -> exp.Expr:
+        """``c.id IN (SELECT contact_id FROM events WHERE …)``: has at least one such event.
+
+        A semi-join: no aggregation, and the engine stops at the first match (an index probe in
+        SQLite/PostgreSQL). ``events.contact_id`` is never NULL, so the predicate is two-valued.
+        """
+        return self.semi(self.event_rows(types, span, ids=ids))
+
+    def event_rows(self, types: Iterable[str], span: Span, *,
+                   ids: tuple[str, frozenset[str]] | None = None) -> exp.Select:
+        """``SELECT contact_id FROM events`` of ``types`` in ``span`` (``ids``: ``(column, values)``)."""
+        names = tuple(sorted(types))
+        assert all(n.replace("_", "").isalpha() for n in names)  # constants of model.py
+        assert ids is None or ids[0] in ("campaign_id", "form_id")
+        bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
+        where = f"type IN ({_type_list(names)}) AND {window_where(self, 'at_us', span)}"
+        if ids is not None:
+            where += f" AND {ids[0]} IN (:ids)"
+        select = self.fill(f"SELECT contact_id FROM events WHERE {where}",
+                           **({"ids": ids[1]} if ids is not None else {}), **bounds)
+        assert isinstance(select, exp.Select)
+        return select
+
+    def having(self, rows: exp.Expr, test: exp.Expr, *, zero_holds: bool) -> exp.Expr:
+        """Contacts whose ``rows`` (a ``SELECT contact_id …``) pass the aggregate ``test``.
+
+        A semi-join on ``GROUP BY contact_id HAVING test``, the pre-aggregation a person writes by
+        hand, instead of aggregating into a joined table. A contact without rows is not grouped:
+        when the test holds for no rows (``zero_holds``: ``ordered(at_most=2)``), the complement is
+        selected instead, ``NOT c.id IN (… HAVING NOT test)``. Both forms are two-valued.
+        """
+        assert isinstance(rows, exp.Select)
+        key = rows.expressions[0].copy()
+        if isinstance(test, exp.Boolean):
+            test_holds = bool(test.this)
+            if test_holds == zero_holds:
+                return exp.true() if test_holds else exp.false()
+            return not_(self.semi(rows)) if zero_holds else self.semi(rows)
+        grouped = rows.group_by(key, copy=False).having(not_(test) if zero_holds else test, copy=False)
+        semi = self.semi(grouped)
+        return not_(semi) if zero_holds else semi
+
+    @staticmethod
+    def semi(select: exp.Expr) -> exp.Expr:
+        """``c.id IN (select)`` for a select of non-NULL contact ids."""
+        assert isinstance(select, exp.Select)
+        return exp.In(this=col("c", "id"), query=select.subquery(copy=False))
+
+    def _fact_joins(self) -> list[exp.Join]:
+        """One ``LEFT JOIN (SELECT contact_id, <facts> FROM events WHERE … GROUP BY contact_id)`` per branch."""
+        make: dict[str, type[exp.Func]] = {"count": exp.Count, "sum": exp.Sum, "min": exp.Min, "max": exp.Max}
+        joins = []
+        for branch, select in enumerate(self._branch_selects):
+            alias = f"{FACTS}{branch}"
+            columns: list[exp.Expr] = [exp.column("contact_id")]
+            for name, aggregate, value, b in self._fact_specs:
+                if b != branch:
+                    continue
+                aggregated: exp.Expr = make[aggregate](this=exp.Star() if value is None else exp.column(value))
+                columns.append(exp.alias_(aggregated, name, copy=False))
+            source = select.copy().select(*columns, append=False, copy=False).group_by(
+                exp.column("contact_id"), copy=False)
+            condition = exp.EQ(this=col(alias, "contact_id"), expression=col("c", "id"))
+            joins.append(exp.Join(this=source.subquery(alias, copy=False), on=condition, side="LEFT"))
+        return joins
+
+    def from_contacts(self, *projections: exp.Expr, source: str = "contacts") -> exp.Select:
+        """``SELECT projections FROM source AS c`` with this statement's joins."""
+        select = exp.select(*projections).from_(exp.alias_(exp.to_table(source), "c", table=True), copy=False)
+        joins = [*self.joins, *self._fact_joins()] if self._facts else self.joins
+        for join in joins:
             select = select.join(join, copy=False)
         return select
 
@@ -187,6 +298,20 @@ class Query:
 def window_where(query: Query, column: str, span: Span) -> str:
     """Template text bounding ``column`` to a span (placeholders named ``lo``/``hi``)."""
     return (f"{column} >= :lo AND {column} < :hi" if span.lo is not None else f"{column} < :hi")
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """Per-contact order columns of a window: ``n`` orders and ``s`` minor units (0 without orders),
+    ``f``/``l`` the first and last instants (NULL without orders)."""
+
+    n: exp.Expr
+    s: exp.Expr
+    f: exp.Expr
+    l: exp.Expr  # noqa: E741 - first/last
+
+
+ORDER_COLUMNS = ("cust", "n", "s", "span", "gaps")
 
 
 class Compiler(Visitor[exp.Expr]):
@@ -223,66 +348,59 @@ class Compiler(Visitor[exp.Expr]):
             return exp.true() if f.at_least == 0 else exp.false()
         if f.at_least == 0 and f.at_most is None:
             return exp.true()
-        alias = self.count_join(f, span)
-        n = coalesce(col(alias, "n"), num(0))
+        plain = f.products is None and f.category_keys is None
+        ids = (("campaign_id", f.campaigns) if f.campaigns is not None
+               else ("form_id", f.forms) if f.forms is not None else None)
+        if f.at_least == 1 and f.at_most is None:  # "did it at least once": a semi-join, no counting
+            if plain:
+                return self.q.exists((f.event_type,), span, ids=ids)
+            return self.q.semi(self.item_rows(f, span, "{t}contact_id"))
+        rows: exp.Expr
+        if plain:
+            rows, n = self.q.event_rows((f.event_type,), span, ids=ids), exp.Count(this=exp.Star())
+        else:
+            rows = self.item_rows(f, span, "{t}contact_id")
+            joined = f.products is not None and f.category_keys is not None  # item_rows' join form: ``i.``
+            n = exp.Count(this=exp.Distinct(expressions=[exp.column("event_id", table="i" if joined else None)]))
         conditions: list[exp.Expr] = []
         if f.at_least > 0:
             conditions.append(exp.GTE(this=n, expression=self.q.value(f.at_least)))
         if f.at_most is not None:
             conditions.append(exp.LTE(this=n.copy(), expression=self.q.value(f.at_most)))
-        return and_(*conditions)
+        return self.q.having(rows, and_(*conditions), zero_holds=f.at_least == 0)
 
-    def count_join(self, f: _Count, span: Span) -> str:
+    def item_rows(self, f: _Count, span: Span, projection: str, group: str = "") -> exp.Expr:
+        """``SELECT projection`` over the item rows a count with products or categories counts.
+
+        ``{t}`` in ``projection`` and ``group`` stands for the table prefix of the join form (``i.``)."""
         event_type = f.event_type
-        categories = f.category_keys
-        key = ("count", event_type, span.lo, span.hi, f.products, categories, f.campaigns, f.forms)
-
-        def build() -> exp.Expr:
-            bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
-            if f.products is not None and categories is not None:
-                where = window_where(self.q, "i.at_us", span)
-                return self.q.fill(
-                    "SELECT i.contact_id AS contact_id, COUNT(DISTINCT i.event_id) AS n FROM items AS i "
-                    "JOIN item_categories AS ic ON ic.event_id = i.event_id AND ic.item_no = i.item_no "
-                    f"WHERE i.type = '{event_type}' AND i.product_id IN (:products) "
-                    f"AND ic.cat_key IN (:categories) AND {where} GROUP BY i.contact_id",
-                    products=f.products, categories=categories, **bounds)
-            if f.products is not None:
-                return self.q.fill(
-                    "SELECT contact_id, COUNT(DISTINCT event_id) AS n FROM items "
-                    f"WHERE type = '{event_type}' AND product_id IN (:products) AND "
-                    f"{window_where(self.q, 'at_us', span)} GROUP BY contact_id",
-                    products=f.products, **bounds)
-            if categories is not None:
-                return self.q.fill(
-                    "SELECT contact_id, COUNT(DISTINCT event_id) AS n FROM item_categories "
-                    f"WHERE type = '{event_type}' AND cat_key IN (:categories) AND "
-                    f"{window_where(self.q, 'at_us', span)} GROUP BY contact_id",
-                    categories=categories, **bounds)
-            extra = ""
-            ids: dict[str, object] = {}
-            if f.campaigns is not None:
-                extra, ids = " AND campaign_id IN (:ids)", {"ids": f.campaigns}
-            elif f.forms is not None:
-                extra, ids = " AND form_id IN (:ids)", {"ids": f.forms}
-            return self.q.fill(
-                f"SELECT contact_id, COUNT(*) AS n FROM events WHERE type = '{event_type}'{extra} AND "
-                f"{window_where(self.q, 'at_us', span)} GROUP BY contact_id",
-                **ids, **bounds)
-
         assert event_type.replace("_", "").isalpha()  # a constant of model.py, safe as a literal
-        return self.q.join(key, build)
-
-    def orders_join(self, span: Span) -> str:
-        """Per contact: ``n`` orders, ``s`` minor units, ``f``/``l`` first and last instants in the span."""
-        def build() -> exp.Expr:
-            bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
+        categories = f.category_keys
+        bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
+        if f.products is not None and categories is not None:
             return self.q.fill(
-                "SELECT contact_id, COUNT(*) AS n, SUM(value_minor) AS s, MIN(at_us) AS f, MAX(at_us) AS l "
-                f"FROM events WHERE type = 'order' AND {window_where(self.q, 'at_us', span)} "
-                "GROUP BY contact_id", **bounds)
+                f"SELECT {projection.format(t='i.')} "
+                "FROM items AS i JOIN item_categories AS ic ON ic.event_id = i.event_id AND ic.item_no = i.item_no "
+                f"WHERE i.type = '{event_type}' AND i.product_id IN (:products) AND ic.cat_key IN (:categories) "
+                f"AND {window_where(self.q, 'i.at_us', span)}{group.format(t='i.')}",
+                products=f.products, categories=categories, **bounds)
+        if f.products is not None:
+            return self.q.fill(
+                f"SELECT {projection.format(t='')} FROM items WHERE type = '{event_type}' AND product_id IN "
+                f"(:products) AND {window_where(self.q, 'at_us', span)}{group.format(t='')}",
+                products=f.products, **bounds)
+        assert categories is not None
+        return self.q.fill(
+            f"SELECT {projection.format(t='')} FROM item_categories WHERE type = '{event_type}' AND cat_key IN "
+            f"(:categories) AND {window_where(self.q, 'at_us', span)}{group.format(t='')}",
+            categories=categories, **bounds)
 
-        return self.q.join(("orders", span.lo, span.hi), build)
+    def orders(self, span: Span) -> OrderFacts:
+        """Per contact: ``n`` orders, ``s`` minor units, ``f``/``l`` first and last instants in the span."""
+        return OrderFacts(n=coalesce(self.q.fact("count", ("order",), span), num(0)),
+                          s=coalesce(self.q.fact("sum", ("order",), span, value="value_minor"), num(0)),
+                          f=self.q.fact("min", ("order",), span, value="at_us"),
+                          l=self.q.fact("max", ("order",), span, value="at_us"))
 
     def visit_money(self, f: _Money) -> exp.Expr:
         span = f.within.span(self.at)
@@ -293,43 +411,39 @@ class Compiler(Visitor[exp.Expr]):
             zero_holds = (lo is None or lo <= 0) and (hi is None or hi >= 0)
             if span.empty:
                 return exp.true() if zero_holds else exp.false()
-            alias = self.orders_join(span)
-            total = coalesce(col(alias, "s"), num(0))
+            total = coalesce(exp.Sum(this=exp.column("value_minor")), num(0))
             conditions: list[exp.Expr] = []
             if lo is not None and lo > 0:  # integer sums: s >= lo  ⇔  s >= ceil(lo)
                 conditions.append(exp.GTE(this=total, expression=self.q.value(math.ceil(lo))))
             if hi is not None:
                 conditions.append(exp.LTE(this=total.copy(), expression=self.q.value(math.floor(hi))))
-            return and_(*conditions)
+            if not conditions:
+                return exp.true()
+            return self.q.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=zero_holds)
         if f.measure != "aov":
             raise UnsupportedFilter(f"the SQL compiler cannot handle the money measure {f.measure!r}")
         if span.empty:
             return exp.false()
-        alias = self.orders_join(span)
-        conditions = [not_null(col(alias, "n"))]  # a contact without orders has no mean
+        # a contact without orders has no mean: only contacts with orders are grouped
+        o = OrderFacts(n=exp.Count(this=exp.Star()), s=exp.Sum(this=exp.column("value_minor")),
+                       f=exp.null(), l=exp.null())
+        conditions = []
         # exact mean: s / n >= p / q  ⇔  s * q >= p * n  (all integers)
         if lo is not None:
             conditions.append(exp.GTE(
-                this=exp.Mul(this=col(alias, "s"), expression=self.q.value(lo.denominator)),
-                expression=exp.Mul(this=self.q.value(lo.numerator), expression=col(alias, "n"))))
+                this=exp.Mul(this=o.s.copy(), expression=self.q.value(lo.denominator)),
+                expression=exp.Mul(this=self.q.value(lo.numerator), expression=o.n.copy())))
         if hi is not None:
             conditions.append(exp.LTE(
-                this=exp.Mul(this=col(alias, "s"), expression=self.q.value(hi.denominator)),
-                expression=exp.Mul(this=self.q.value(hi.numerator), expression=col(alias, "n"))))
-        return and_(*conditions)
+                this=exp.Mul(this=o.s.copy(), expression=self.q.value(hi.denominator)),
+                expression=exp.Mul(this=self.q.value(hi.numerator), expression=o.n.copy())))
+        return self.q.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=False)
 
     def status_expr(self) -> exp.Expr:
         """The subscription status of ``c`` at the instant (latest subscribe/unsubscribe, else declared)."""
-        hi = self.at_us + 1
-
-        def build() -> exp.Expr:
-            return self.q.fill(
-                "SELECT contact_id, MAX(CASE WHEN type = 'subscribe' THEN at_us END) AS s, "
-                "MAX(CASE WHEN type = 'unsubscribe' THEN at_us END) AS u FROM events "
-                "WHERE type IN ('subscribe', 'unsubscribe') AND at_us < :hi GROUP BY contact_id", hi=hi)
-
-        a = self.q.join(("status", hi), build)
-        s, u = col(a, "s"), col(a, "u")
+        upto = Span(None, self.at_us + 1)
+        s = self.q.fact("max", ("subscribe",), upto, value="at_us")
+        u = self.q.fact("max", ("unsubscribe",), upto, value="at_us")
         unsubscribed = and_(not_null(u), or_(is_null(s), exp.GTE(this=u.copy(), expression=s.copy())))
         return exp.Case(
             ifs=[exp.If(this=unsubscribed, true=lit("unsubscribed")),
@@ -340,19 +454,11 @@ class Compiler(Visitor[exp.Expr]):
         return exp.In(this=self.status_expr(), expressions=self.q.values(f.values))
 
     def blocked_expr(self) -> exp.Expr:
-        hi = self.at_us + 1
-        types = frozenset(BLOCKING_TYPES)
-        a = self.q.join(("blocked", hi), lambda: self.q.fill(
-            f"SELECT contact_id FROM events WHERE type IN ({_type_list(types)}) AND at_us < :hi GROUP BY contact_id",
-            hi=hi))
-        return not_null(col(a, "contact_id"))
+        return self.q.exists(BLOCKING_TYPES, Span(None, self.at_us + 1))
 
     def active_expr(self, timeframe: timedelta) -> exp.Expr:
-        lo, hi = to_micros(self.at - timeframe) + 1, self.at_us + 1
-        a = self.q.join(("active", lo, hi), lambda: self.q.fill(
-            f"SELECT contact_id FROM events WHERE type IN ({_type_list(ENGAGEMENT_TYPES)}) "
-            "AND at_us >= :lo AND at_us < :hi GROUP BY contact_id", lo=lo, hi=hi))
-        return not_null(col(a, "contact_id"))
+        span = Span(to_micros(self.at - timeframe) + 1, self.at_us + 1)
+        return self.q.exists(ENGAGEMENT_TYPES, span)
 
     def state_expr(self, state: str, timeframe: timedelta) -> exp.Expr:
         blocked = self.blocked_expr()
@@ -392,9 +498,7 @@ class Compiler(Visitor[exp.Expr]):
 
     def visit_tag(self, f: _Tag) -> exp.Expr:
         key = f.key
-        a = self.q.join(("tag", key), lambda: self.q.fill(
-            "SELECT contact_id FROM contact_tags WHERE tag_key = :key GROUP BY contact_id", key=key))
-        return not_null(col(a, "contact_id"))
+        return self.q.semi(self.q.fill("SELECT contact_id FROM contact_tags WHERE tag_key = :key", key=key))
 
     def visit_joined(self, f: _Joined) -> exp.Expr:
         span = f.within.span(self.at)
@@ -475,37 +579,51 @@ def members_select(flt: Filter, at: datetime, currency: str, *, count: bool = Fa
 def totals_select(flt: Filter, at: datetime, within: Window, currency: str,
                   engaged_timeframe: timedelta) -> tuple[exp.Select, Query]:
     """One row: contacts, engaged (with ``engaged_timeframe``), customers, orders, revenue, tbo span, gaps."""
+    # As one writes it by hand: the members ``m`` first; then the engaged among them (semi-joins)
+    # and the orders aggregated for those members only — no pass over every contact's orders.
     q = Query()
-    compiler = Compiler(q, at, currency)
-    where = and_(exists_at(q, at), flt.accept(compiler))
-    engaged = compiler.state_expr("engaged", engaged_timeframe)
+    where = and_(exists_at(q, at), flt.accept(Compiler(q, at, currency)))
+    members = q.from_contacts(col("c", "id")).where(where, copy=False)
+    engaged = Compiler(q, at, currency).state_expr("engaged", engaged_timeframe)
+    m = exp.alias_(exp.to_table("m"), "c", table=True)
+    count_all = exp.select(exp.Count(this=exp.Star())).from_(m.copy(), copy=False).subquery(copy=False)
+    count_engaged = exp.select(exp.Count(this=exp.Star())).from_(m, copy=False).where(
+        engaged, copy=False).subquery(copy=False)
     span = within.span(at)
-    projections = [exp.Count(this=exp.Star()), _sum_if(engaged)]
     if span.empty:
-        projections += [num(0)] * 5
+        select = exp.select(count_all, count_engaged, *([num(0)] * 5))
     else:
-        o = compiler.orders_join(span)
-        projections += _order_aggregates(o)
-    return q.from_contacts(*projections).where(where, copy=False), q
+        bounds = {"hi": span.hi} if span.lo is None else {"lo": span.lo, "hi": span.hi}
+        orders = q.fill("SELECT contact_id, COUNT(*) AS n, SUM(value_minor) AS s, MIN(at_us) AS f, MAX(at_us) AS l "
+                        f"FROM events WHERE type = 'order' AND {window_where(q, 'at_us', span)} "
+                        "AND contact_id IN (SELECT id FROM m) GROUP BY contact_id", **bounds)
+        assert isinstance(orders, exp.Select)
+        o = OrderFacts(n=col("o", "n"), s=coalesce(col("o", "s"), num(0)), f=col("o", "f"), l=col("o", "l"))
+        select = exp.select(count_all, count_engaged, *_order_aggregates(o)).from_(
+            orders.subquery("o", copy=False), copy=False)
+    return select.with_("m", as_=members, copy=False), q
 
 
 def _sum_if(condition: exp.Expr) -> exp.Expr:
     return coalesce(exp.Sum(this=exp.Case(ifs=[exp.If(this=condition, true=num(1))], default=num(0))), num(0))
 
 
-def _order_aggregates(o: str) -> list[exp.Expr]:
-    n = col(o, "n")
-    many = exp.GTE(this=n, expression=num(2))
+def _order_aggregates(o: OrderFacts) -> list[exp.Expr]:
+    """customers, orders, revenue, tbo span and gaps summed over the rows (SPEC §4 totals)."""
+    return [coalesce(exp.Sum(this=column), num(0)) for column in _order_columns(o)]
+
+
+def _order_columns(o: OrderFacts) -> list[exp.Expr]:
+    """Per contact: is a customer (0/1), orders, revenue, tbo span (microseconds between first and last
+    order when two or more), tbo gaps (orders - 1 when two or more)."""
+    many = exp.GTE(this=o.n.copy(), expression=num(2))
     return [
-        exp.Count(this=col(o, "contact_id")),
-        coalesce(exp.Sum(this=col(o, "n")), num(0)),
-        coalesce(exp.Sum(this=col(o, "s")), num(0)),
-        coalesce(exp.Sum(this=exp.Case(ifs=[exp.If(this=many, true=exp.Sub(this=col(o, "l"),
-                                                                            expression=col(o, "f")))],
-                                       default=num(0))), num(0)),
-        coalesce(exp.Sum(this=exp.Case(ifs=[exp.If(this=many.copy(), true=exp.Sub(this=col(o, "n"),
-                                                                                   expression=num(1)))],
-                                       default=num(0))), num(0)),
+        exp.Case(ifs=[exp.If(this=exp.GT(this=o.n.copy(), expression=num(0)), true=num(1))], default=num(0)),
+        o.n.copy(),
+        o.s.copy(),
+        exp.Case(ifs=[exp.If(this=many, true=exp.Sub(this=o.l.copy(), expression=o.f.copy()))], default=num(0)),
+        exp.Case(ifs=[exp.If(this=many.copy(), true=exp.Sub(this=o.n.copy(), expression=num(1)))],
+                 default=num(0)),
     ]
 
 
@@ -529,20 +647,11 @@ def dashboard_select(in_view: Filter, timeframe: timedelta, at: datetime, before
     sb = state(then, before)
     sn = state(now, at)
     engaged = now.state_expr("engaged", engaged_timeframe)
-    o = now.orders_join(EVER.span(at))
-    n = col(o, "n")
+    orders = _order_columns(now.orders(EVER.span(at)))
     inner = q.from_contacts(
         exp.alias_(sb, "sb"), exp.alias_(sn, "sn"),
         exp.alias_(exp.Case(ifs=[exp.If(this=engaged, true=num(1))], default=num(0)), "eng"),
-        exp.alias_(exp.Case(ifs=[exp.If(this=not_null(n), true=num(1))], default=num(0)), "cust"),
-        exp.alias_(coalesce(n.copy(), num(0)), "n"),
-        exp.alias_(coalesce(col(o, "s"), num(0)), "s"),
-        exp.alias_(exp.Case(ifs=[exp.If(this=exp.GTE(this=n.copy(), expression=num(2)),
-                                        true=exp.Sub(this=col(o, "l"), expression=col(o, "f")))],
-                            default=num(0)), "span"),
-        exp.alias_(exp.Case(ifs=[exp.If(this=exp.GTE(this=n.copy(), expression=num(2)),
-                                        true=exp.Sub(this=n.copy(), expression=num(1)))],
-                            default=num(0)), "gaps"),
+        *(exp.alias_(column, name) for column, name in zip(orders, ORDER_COLUMNS, strict=True)),
     ).where(exists_at(q, at), copy=False)
     t = "t"
     outer = exp.select(
@@ -550,6 +659,62 @@ def dashboard_select(in_view: Filter, timeframe: timedelta, at: datetime, before
         *(exp.Sum(this=col(t, name)) for name in ("eng", "cust", "n", "s", "span", "gaps")),
     ).from_(inner.subquery(t, copy=False), copy=False).group_by(col(t, "sb"), col(t, "sn"), copy=False)
     return outer, q
+
+
+GRID_COLUMNS = ("existed_before", "status_before", "status_now", "state_before", "state_now", "contacts",
+                "engaged", "customers", "orders", "revenue", "tbo_span", "tbo_gaps")
+
+
+def dashboard_grid_select(timeframe: timedelta, at: datetime, before: datetime, *,
+                          engaged_timeframe: timedelta) -> tuple[exp.Select, Query]:
+    """The contacts of ``at`` grouped by what every dashboard view is made of: rows of
+    :data:`GRID_COLUMNS`.
+
+    A view of SPEC §5 is a set of subscription statuses, so the flows and group metrics of every
+    view are sums over these rows (``SQLStore`` adds them up in Python: a few dozen rows). The
+    per-contact facts come from four scans of ``events`` — subscription changes, blocking events,
+    engagement (the three windows at once) and orders — each aggregated once per contact with
+    conditional aggregates, then joined: the query one writes by hand for a dashboard.
+    """
+    q = Query()
+    hi_n, hi_b = to_micros(at) + 1, to_micros(before) + 1
+    lo_n, lo_b = to_micros(at - timeframe) + 1, to_micros(before - timeframe) + 1
+    lo_30 = to_micros(at - engaged_timeframe) + 1
+    status = (
+        "CASE WHEN sk.u_{w} IS NOT NULL AND (sk.s_{w} IS NULL OR sk.u_{w} >= sk.s_{w}) THEN 'unsubscribed' "
+        "WHEN sk.s_{w} IS NOT NULL THEN 'subscribed' ELSE c.status END")
+    tree = q.fill(
+        "SELECT f.eb, f.st_b, f.st_n, f.cls_b, f.cls_n, COUNT(*), SUM(f.eng), "
+        "SUM(CASE WHEN f.n > 0 THEN 1 ELSE 0 END), SUM(f.n), SUM(f.s), "
+        "SUM(CASE WHEN f.n >= 2 THEN f.l - f.f ELSE 0 END), SUM(CASE WHEN f.n >= 2 THEN f.n - 1 ELSE 0 END) "
+        "FROM (SELECT CASE WHEN c.created_us < :hi_b THEN 1 ELSE 0 END AS eb, "
+        f"{status.format(w='b')} AS st_b, {status.format(w='n')} AS st_n, "
+        "CASE WHEN blk.first_us < :hi_b THEN 'blocked' WHEN act.a_b = 1 THEN 'engaged' ELSE 'unengaged' END AS cls_b, "
+        "CASE WHEN blk.first_us IS NOT NULL THEN 'blocked' WHEN act.a_n = 1 THEN 'engaged' ELSE 'unengaged' END "
+        "AS cls_n, CASE WHEN blk.first_us IS NULL AND act.a_30 = 1 THEN 1 ELSE 0 END AS eng, "
+        "COALESCE(o.n, 0) AS n, COALESCE(o.s, 0) AS s, o.f AS f, o.l AS l "
+        "FROM contacts AS c "
+        "LEFT JOIN (SELECT contact_id, MAX(CASE WHEN type = 'subscribe' THEN at_us END) AS s_n, "
+        "MAX(CASE WHEN type = 'unsubscribe' THEN at_us END) AS u_n, "
+        "MAX(CASE WHEN type = 'subscribe' AND at_us < :hi_b THEN at_us END) AS s_b, "
+        "MAX(CASE WHEN type = 'unsubscribe' AND at_us < :hi_b THEN at_us END) AS u_b "
+        "FROM events WHERE type IN ('subscribe', 'unsubscribe') AND at_us < :hi_n GROUP BY contact_id) AS sk "
+        "ON sk.contact_id = c.id "
+        "LEFT JOIN (SELECT contact_id, MIN(at_us) AS first_us FROM events "
+        f"WHERE type IN ({_type_list(BLOCKING_TYPES)}) AND at_us < :hi_n GROUP BY contact_id) AS blk "
+        "ON blk.contact_id = c.id "
+        "LEFT JOIN (SELECT contact_id, MAX(CASE WHEN at_us >= :lo_n THEN 1 ELSE 0 END) AS a_n, "
+        "MAX(CASE WHEN at_us >= :lo_b AND at_us < :hi_b THEN 1 ELSE 0 END) AS a_b, "
+        "MAX(CASE WHEN at_us >= :lo_30 THEN 1 ELSE 0 END) AS a_30 FROM events "
+        f"WHERE type IN ({_type_list(ENGAGEMENT_TYPES)}) AND at_us >= :lo AND at_us < :hi_n "
+        "GROUP BY contact_id) AS act ON act.contact_id = c.id "
+        "LEFT JOIN (SELECT contact_id, COUNT(*) AS n, SUM(value_minor) AS s, MIN(at_us) AS f, MAX(at_us) AS l "
+        "FROM events WHERE type = 'order' AND at_us < :hi_n GROUP BY contact_id) AS o ON o.contact_id = c.id "
+        "WHERE c.created_us < :hi_n) AS f "
+        "GROUP BY f.eb, f.st_b, f.st_n, f.cls_b, f.cls_n",
+        hi_n=hi_n, hi_b=hi_b, lo_n=lo_n, lo_b=lo_b, lo_30=lo_30, lo=min(lo_n, lo_b, lo_30))
+    assert isinstance(tree, exp.Select)
+    return tree, q
 
 
 VALUE_SOURCES = {
@@ -670,5 +835,6 @@ def compile_members(flt: Filter, at: datetime, dialect: str, *, currency: str = 
     return render(select, dialect, schema), used_params(select, q)
 
 
-__all__ = ["Compiler", "Query", "compile_members", "dashboard_select", "members_select", "one_contact",
+__all__ = ["GRID_COLUMNS", "Compiler", "Query", "compile_members", "dashboard_grid_select", "dashboard_select",
+           "members_select", "one_contact",
            "render", "totals_select", "used_params", "value_rows_select"]

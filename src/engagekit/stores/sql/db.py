@@ -24,6 +24,21 @@ class Database(abc.ABC):
     """One database connection (or pool) as the SQL stores use it."""
 
     dialect: str
+    writes: int = 0  # statements that may have changed data, run through this object
+
+    def note(self, sql: str) -> None:
+        """Count ``sql`` as a write unless it only reads (see :meth:`change_token`)."""
+        if sql.lstrip()[:6].upper() not in ("SELECT", "WITH ", "WITH\n"):
+            self.writes += 1
+
+    def change_token(self) -> object | None:
+        """A value that differs whenever the stored data may have changed since it was taken, or
+        ``None`` when this database cannot tell (then nothing is reused between questions).
+
+        The SQL stores reuse a dashboard's per-contact grid between ``engagement()`` calls for the
+        same instant only while this token stays the same.
+        """
+        return None
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:

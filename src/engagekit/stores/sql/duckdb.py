@@ -48,6 +48,7 @@ class DuckDBDatabase(Database):
         self._depth = TransactionDepth()
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self.note(sql)
         bound = dict(params) if isinstance(params, Mapping) else list(params)
         cursor = self.conn.execute(sql, bound or None)
         if cursor.description is None:
@@ -56,11 +57,18 @@ class DuckDBDatabase(Database):
         return rows
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.writes += 1
         if rows:
             self.conn.executemany(sql, [list(r) for r in rows])
 
+    def change_token(self) -> object | None:
+        # A DuckDB file is written by one process, and only this connection writes to a file the
+        # store opened itself; a caller's connection may be shared, so nothing is reused then.
+        return self.writes if self._owned else None
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self.writes += 1
         with self._depth.nest(self.conn.begin, self.conn.commit, self.conn.rollback):
             yield
 
@@ -71,6 +79,7 @@ class DuckDBDatabase(Database):
 
     def load(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Append rows to a table through Arrow (one columnar copy)."""
+        self.writes += 1
         import pyarrow as pa
 
         types = {BIGINT: pa.int64(), INT: pa.int32(), DOUBLE: pa.float64(), BOOL: pa.bool_()}

@@ -79,6 +79,7 @@ class PostgresDatabase(Database):
                 yield conn
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self.note(sql)
         if not isinstance(params, Mapping):
             sql, params = translate_qmarks(sql), list(params)
         with self._connection() as conn:
@@ -89,11 +90,22 @@ class PostgresDatabase(Database):
             return rows
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.writes += 1
         with self._connection() as conn, conn.cursor() as cursor:
             cursor.executemany(translate_qmarks(sql), rows)
 
+    def change_token(self) -> object | None:
+        # Equal snapshots (xmin, xmax, in-progress ids) see the same committed transactions, so
+        # the same data; our own writes are counted. A caller's connection may hold the caller's
+        # own uncommitted writes, which no snapshot shows: nothing is reused then.
+        if self._conn is not None and not self._owned:
+            return None
+        rows = self.execute("SELECT txid_current_snapshot()::text")
+        return (self.writes, rows[0][0])
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self.writes += 1
         held = getattr(self._local, "held", None)
         if held is not None:
             with held.transaction():
@@ -117,6 +129,7 @@ class PostgresDatabase(Database):
 
     def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         """``COPY table (columns) FROM STDIN`` of these rows."""
+        self.writes += 1
         with self._connection() as conn, conn.cursor() as cursor, cursor.copy(
                 f"COPY {self.table(table)} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:

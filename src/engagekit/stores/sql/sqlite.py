@@ -31,14 +31,22 @@ class SQLiteDatabase(Database):
         self.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self.note(sql)
         cursor = self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
         return cursor.fetchall() if cursor.description is not None else []
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self.writes += 1
         self.conn.executemany(sql, rows)
+
+    def change_token(self) -> object | None:
+        # data_version changes when another connection commits; our own writes are counted
+        (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        return (self.writes, version)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self.writes += 1
         with self._depth.nest(lambda: self.conn.execute("BEGIN IMMEDIATE"),
                               lambda: self.conn.execute("COMMIT"),
                               lambda: self.conn.execute("ROLLBACK")):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from engagekit.filters import DEFAULT_TIMEFRAME, Filter, _And, _Count, engaged, view_filter
+from engagekit.filters import DEFAULT_TIMEFRAME, Filter, _And, _Count, _Everyone, _Status, engaged, view_filter
 from engagekit.metrics import Metrics, OrderTotals
 from engagekit.model import Contact, Event
 from engagekit.reports import Dashboard
@@ -192,8 +192,26 @@ class SQLStore(CampaignSQL, StoreBase):
             return cached
         return self._dashboard_rows(in_view, timeframe, at, before)[0]
 
+    def _grid(self, timeframe: timedelta, at: datetime, before: datetime) -> list[tuple[Any, ...]]:
+        """The dashboard grid of ``at`` (``compiler.dashboard_grid_select``), reused by the next call
+        for the same instants while the database's change token says nothing was written."""
+        key = (timeframe, at, before)
+        token = self._db.change_token()
+        cached = getattr(self, "_grid_cache", None)
+        if token is not None and cached is not None and cached[0] == key and cached[1] == token:
+            rows: list[tuple[Any, ...]] = cached[2]
+            return rows
+        select, q = compiler.dashboard_grid_select(timeframe, at, before,
+                                                   engaged_timeframe=ENGAGEMENT_RATE_TIMEFRAME)
+        rows = self._run(select, q)
+        self._grid_cache = (key, token, rows) if token is not None else None
+        return rows
+
     def _dashboard_rows(self, in_view: Filter, timeframe: timedelta, at: datetime, before: datetime,
                         ) -> tuple[dict[tuple[str, str], int], dict[str, tuple[OrderTotals, int]]]:
+        if isinstance(in_view, (_Status, _Everyone)):  # every dashboard view: one grid serves them all
+            return _view_of_grid(self._grid(timeframe, at, before),
+                                 None if isinstance(in_view, _Everyone) else in_view.values)
         select, q = compiler.dashboard_select(in_view, timeframe, at, before, currency=self.currency,
                                               engaged_timeframe=ENGAGEMENT_RATE_TIMEFRAME)
         flows: dict[tuple[str, str], int] = {}
@@ -268,6 +286,29 @@ class SQLStore(CampaignSQL, StoreBase):
             else:
                 groups[key] = n
         return ValueRows(spellings=spellings, groups=groups, undefined=undefined)
+
+
+def _view_of_grid(grid: list[tuple[Any, ...]], statuses: frozenset[str] | None,
+                  ) -> tuple[dict[tuple[str, str], int], dict[str, tuple[OrderTotals, int]]]:
+    """Flows and per-state totals of the view ``statuses`` (``None``: every contact) from the grid."""
+    flows: dict[tuple[str, str], int] = {}
+    sums: dict[str, list[int]] = {s: [0] * 7 for s in _STATES}
+    for existed, status_before, status_now, state_before, state_now, contacts, *rest in grid:
+        if not int(existed):
+            frm = "absent"
+        else:
+            frm = state_before if statuses is None or status_before in statuses else "outside"
+        to = state_now if statuses is None or status_now in statuses else "outside"
+        flows[(frm, to)] = flows.get((frm, to), 0) + int(contacts)
+        if to in sums:
+            acc = sums[to]
+            for i, value in enumerate((contacts, *rest)):
+                acc[i] += int(value or 0)
+    groups = {}
+    for state, (contacts, eng, customers, orders, revenue, span, gaps) in sums.items():
+        groups[state] = (OrderTotals(contacts=contacts, customers=customers, orders=orders,
+                                     revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps), eng)
+    return flows, groups
 
 
 __all__ = ["SQLStore"]
