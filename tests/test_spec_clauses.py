@@ -516,6 +516,19 @@ def test_metrics_rounding_half_even(store: Any) -> None:
         (timedelta(seconds=3), Decimal("0.60"), Decimal("0.15"), Decimal("0.30"))
 
 
+def test_tbo_is_exact_to_the_microsecond_before_rounding(store: Any) -> None:
+    # 2.500001 s between two orders: just over the half, so 3 s (a span truncated to milliseconds,
+    # 2.500 s, would round half-even to 2 s); 1.499999 s rounds to 1 s
+    t = datetime(2026, 5, 1, tzinfo=UTC)
+    shop = Shop(store, [person("a", tags={"a"}), person("b", tags={"b"})],
+                [order("a1", "a", t, "1.00"), order("a2", "a", t + timedelta(seconds=2, microseconds=500_001), "1.00"),
+                 order("b1", "b", t, "1.00"), order("b2", "b", t + timedelta(seconds=1, microseconds=499_999), "1.00")])
+    assert shop.metrics(tag("a"), at=NOW).tbo == timedelta(seconds=3)
+    assert shop.metrics(tag("b"), at=NOW).tbo == timedelta(seconds=1)
+    # both: (2.500001 + 1.499999) / 2 = 2.0 s exactly
+    assert shop.metrics(everyone(), at=NOW).tbo == timedelta(seconds=2)
+
+
 def test_ano_and_engagement_rate_half_even(store: Any) -> None:
     # 8 customers, 9 orders: ano 9/8 = 1.125 → 1.12. 32 contacts of which 1 engaged in the last 30 days:
     # 1/32 = 0.03125 → 0.0312; with 3 engaged 3/32 = 0.09375 → 0.0938
@@ -807,3 +820,93 @@ def test_engagement_timeframe_reaching_before_year_one(store: Any, store_factory
                                                    ENGAGED_HUGE_TIMEFRAME))
     shop = Shop(store, [person("c"), person("idle")], [view("e", "c", datetime(1, 1, 1, tzinfo=UTC))])
     assert shop.members(engaged(timeframe=timedelta(days=10**6)), at=NOW) == {"c"}
+
+
+def test_dashboard_in_the_first_month_of_the_calendar(store: Any, store_factory: StoreFactory,
+                                                      request: pytest.FixtureRequest) -> None:
+    xfail_on(request, store_factory, dict.fromkeys(
+        ("memory", "sqlite", "duckdb", "postgres", "spark"),
+        "engagement() computes at − 30 days as a datetime (StoreBase.engagement, SQL store _flows): at an "
+        "instant less than 30 days after 0001-01-01 it raises OverflowError instead of treating 'before' as "
+        "a time when nobody existed"))
+    # at 0001-01-10 the instant 30 days earlier precedes the calendar: nobody existed then, so the one
+    # contact (created 0001-01-01, ordered then: engaged within 180 days) flows absent → engaged
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    at = datetime(1, 1, 10, tzinfo=UTC)
+    shop = Shop(store, [person("c", created=first)], [order("e", "c", first, "1.00")])
+    expected = shop.ref.engagement(at=at)
+    assert {k: v for k, v in expected.flows.items() if v} == {("absent", "engaged"): 1}
+    g = expected.groups["engaged"]
+    assert (g.count, g.count_before, g.change, g.change_pct, g.share) == (1, 0, 1, None, Decimal("1.0000"))
+    got = store.engagement(at=at)
+    assert dict(got.groups) == dict(expected.groups)
+    assert {k: v for k, v in got.flows.items() if v} == {("absent", "engaged"): 1}
+
+
+# --- bounds and amounts at the edges of what can be compared exactly -------------------------------------
+
+
+def test_decimal_places_are_counted_beyond_28_digits(store: Any) -> None:
+    # 1.0000000000000000000000000000001 has 31 decimal places (Decimal's default context keeps 28 digits,
+    # so normalising it first would hide the last one and store 1.00)
+    store.add_contacts([person("c1")])
+    with pytest.raises(BatchRejected, match=r"value: 1\.0000000000000000000000000000001 has more decimal places"):
+        store.add_events([order("e1", "c1", T0, "1.0000000000000000000000000000001")])
+    # trailing zeros are still harmless, however many
+    assert store.add_events([order("e1", "c1", T0, "1." + "0" * 40)]).added == 1
+    assert store.metrics(everyone(), at=NOW).revenue == Decimal("1.00")
+
+
+def test_count_bounds_up_to_64_bits(store: Any) -> None:
+    shop = Shop(store, [person("a")], [view("e1", "a", T0)])
+    assert shop.members(viewed(at_most=2**63 - 1), at=NOW) == {"a"}
+    assert shop.members(viewed(at_least=2**63 - 1), at=NOW) == frozenset()
+    assert shop.members(~viewed(exactly=2**63 - 1), at=NOW) == {"a"}
+
+
+def test_out_of_range_bounds_are_refused_when_built() -> None:
+    with pytest.raises(InvalidFilter, match=r"viewed\.at_least: 9223372036854775808 is more than"):
+        viewed(at_least=2**63)
+    with pytest.raises(InvalidFilter, match=r"ordered\.exactly"):
+        ordered(exactly=10**30)
+    # scaling 1E+999999999 to an integer for an exact comparison would never finish: refused at once
+    for bound in ("1E+999999999", "1E+40", "1E-41"):
+        with pytest.raises(InvalidFilter, match=r"spent\.at_least: .* is out of range"):
+            spent(at_least=bound)
+        with pytest.raises(InvalidFilter, match=r"aov\.at_most: .* is out of range"):
+            aov(at_most=bound)
+    assert spent(at_least="9.999E+39") == spent(at_least=Decimal("9999E+36"))
+    assert aov(at_least="1E-40").at_least == Decimal("1E-40")  # type: ignore[attr-defined]
+
+
+# --- text no store can keep -------------------------------------------------------------------------------
+
+
+def test_text_that_is_not_unicode_is_refused_naming_the_field(store: Any) -> None:
+    # json.loads('"\\ud800"') gives a lone surrogate: not Unicode text, no driver can encode it as UTF-8
+    lone = "Krak\ud800w"
+    bad_contacts = [
+        {"id": "c\ud800", "created_at": "2026-01-01T00:00:00+00:00"},
+        {"id": "c2", "created_at": "2026-01-01T00:00:00+00:00", "city": lone},
+        {"id": "c3", "created_at": "2026-01-01T00:00:00+00:00", "tags": [lone]},
+        {"id": "c4", "created_at": "2026-01-01T00:00:00+00:00", "attributes": {"plan": lone}},
+        {"id": "c5", "created_at": "2026-01-01T00:00:00+00:00", "attributes": {"pl\x00an": 1}},
+    ]
+    report = store.add_contacts([person("ok"), *bad_contacts], on_invalid="skip")
+    assert report.added == 1
+    assert [(r.index, r.field) for r in report.rejected] == [(1, "id"), (2, "city"), (3, "tags"), (4, "attributes.plan"),
+                                                             (5, "attributes")]
+    assert all("surrogate" in r.reason or "NUL" in r.reason for r in report.rejected)
+    bad_events = [
+        {"id": "e1", "contact_id": "ok", "type": "product_view", "at": "2026-01-02T00:00:00+00:00", "product_id": lone},
+        {"id": "e2", "contact_id": "ok", "type": "product_view", "at": "2026-01-02T00:00:00+00:00", "product_id": "p",
+         "categories": ["ok", lone]},
+    ]
+    with pytest.raises(BatchRejected, match=r"events\[0\]\.product_id: .* lone surrogate"):
+        store.add_events([*bad_events, view("e3", "ok", T0)])
+    assert store.count(viewed(), at=NOW) == 0
+    for build in (lambda: city(lone), lambda: tag(lone), lambda: viewed(product=lone), lambda: viewed(category=lone),
+                  lambda: viewed(product="p\x00")):
+        with pytest.raises(InvalidFilter, match="surrogate|NUL"):
+            build()
+    assert store.members(everyone(), at=NOW) == {"ok"}

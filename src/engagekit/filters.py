@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .errors import InvalidFilter, UnsupportedFilter
-from .money import finite_float, to_decimal
-from .text import norm_key
+from .money import finite_float, places, to_decimal
+from .text import norm_key, text_problem
 from .time import EVER, Window, as_timedelta, window_from_json
 
 JSON_VERSION = 1
@@ -206,6 +206,13 @@ COUNT_KINDS: dict[str, str] = {
 }
 
 
+def _check_text(value: str, path: str) -> None:
+    """Refuse a string no store can bind as text (NUL, a lone surrogate), naming the path."""
+    problem = text_problem(value)
+    if problem:
+        raise InvalidFilter(f"{path}: {value!r} {problem}")
+
+
 def _ids(value: object, path: str) -> frozenset[str] | None:
     if value is None:
         return None
@@ -216,6 +223,7 @@ def _ids(value: object, path: str) -> frozenset[str] | None:
     for v in values:
         if not isinstance(v, str) or v == "":
             raise InvalidFilter(f"{path}: expected non-empty strings, got {v!r}")
+        _check_text(v, path)
         result.add(v)
     if not result:
         raise InvalidFilter(f"{path}: an empty set matches nothing; leave it out to match any")
@@ -232,6 +240,12 @@ def _names(value: object, path: str) -> frozenset[str] | None:
     return names
 
 
+MAX_COUNT = 2**63 - 1
+"""The largest count bound: stores bind counts as 64-bit integers."""
+MONEY_DIGITS = 40
+"""Money bounds are below ``10**40`` with at most 40 decimal places (far beyond any store's sums)."""
+
+
 def _count_arg(value: object, path: str) -> int | None:
     if value is None:
         return None
@@ -239,6 +253,8 @@ def _count_arg(value: object, path: str) -> int | None:
         raise InvalidFilter(f"{path}: expected a non-negative integer, got {value!r}")
     if value < 0:
         raise InvalidFilter(f"{path}: expected a non-negative integer, got {value}")
+    if value > MAX_COUNT:  # stores bind counts as 64-bit integers
+        raise InvalidFilter(f"{path}: {value} is more than {MAX_COUNT}")
     return value
 
 
@@ -414,6 +430,10 @@ def _money_arg(value: object, path: str) -> Decimal | None:
         raise InvalidFilter(f"{path}: expected a decimal amount, got {value!r}")
     if parsed < 0:
         raise InvalidFilter(f"{path}: expected an amount >= 0, got {parsed}")
+    if parsed and (parsed.adjusted() >= MONEY_DIGITS or places(parsed) > MONEY_DIGITS):
+        # exact comparison scales a bound to an integer: 1E+999999999 would never finish
+        raise InvalidFilter(f"{path}: {parsed} is out of range; an amount is below 10**{MONEY_DIGITS} "
+                            f"with at most {MONEY_DIGITS} decimal places")
     return parsed
 
 
@@ -517,6 +537,8 @@ def _profile(field: str, value: object) -> Filter:
     for v in values:
         if v is not None and not isinstance(v, str):
             raise InvalidFilter(f"{field}: expected strings or None, got {v!r}")
+        if v is not None:
+            _check_text(v, field)
         clean.add(None if v is None or norm_key(v) is None else v)
     if not clean:
         raise InvalidFilter(f"{field}: an empty set matches nothing")
@@ -615,6 +637,7 @@ def tag(name: str) -> Filter:
     """
     if not isinstance(name, str) or norm_key(name) is None:
         raise InvalidFilter(f"tag: expected a non-blank string, got {name!r}")
+    _check_text(name, "tag")
     return _Tag(name)
 
 
@@ -689,8 +712,8 @@ AttrValue = str | int | float | Decimal | bool
 
 def _attr_value(value: object, path: str) -> AttrValue:
     if isinstance(value, bool | str):
-        if isinstance(value, str) and "\x00" in value:
-            raise InvalidFilter(f"{path}: {value!r} contains a NUL character")
+        if isinstance(value, str):
+            _check_text(value, path)
         return value
     if isinstance(value, int | float | Decimal):
         # numbers compare as float64 (docs/ARCHITECTURE.md): refuse one without a finite float64
@@ -788,6 +811,7 @@ def attr(name: str) -> AttributeRef:
     """
     if not isinstance(name, str) or not name:
         raise InvalidFilter(f"attr: expected a non-empty attribute name, got {name!r}")
+    _check_text(name, "attr")
     return AttributeRef(name)
 
 
@@ -866,6 +890,7 @@ def in_segment(segment_id: str) -> Filter:
     """
     if not isinstance(segment_id, str) or not segment_id:
         raise InvalidFilter(f"in_segment: expected a segment id, got {segment_id!r}")
+    _check_text(segment_id, "in_segment")
     return _InSegment(segment_id)
 
 

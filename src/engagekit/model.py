@@ -18,7 +18,7 @@ import attrs
 
 from .errors import InvalidContact, InvalidEvent, InvalidInstant, InvalidRecord
 from .money import MAX_MINOR, currency_code, finite_float, fits_minor, from_minor, places, to_decimal
-from .text import clean_text, norm_key
+from .text import clean_text, norm_key, text_problem
 from .time import instant
 
 STATUSES = ("subscribed", "unknown", "unsubscribed")
@@ -59,8 +59,9 @@ def _identifier(value: object, field: str, error: type[InvalidRecord], *, option
         return None
     if not isinstance(value, str) or value == "":
         raise error(f"{field}: expected a non-empty string, got {value!r}")
-    if "\x00" in value:
-        raise error(f"{field}: {value!r} contains a NUL character")
+    problem = text_problem(value)
+    if problem:
+        raise error(f"{field}: {value!r} {problem}")
     return value
 
 
@@ -69,8 +70,9 @@ def _optional_text(value: object, field: str, error: type[InvalidRecord]) -> str
         return None
     if not isinstance(value, str):
         raise error(f"{field}: expected a string or None, got {type(value).__name__} {value!r}")
-    if "\x00" in value:
-        raise error(f"{field}: {value!r} contains a NUL character")
+    problem = text_problem(value)
+    if problem:
+        raise error(f"{field}: {value!r} {problem}")
     return clean_text(value)
 
 
@@ -90,8 +92,9 @@ def _categories(value: object, field: str, error: type[InvalidRecord]) -> tuple[
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise error(f"{field}[{i}]: expected a string, got {item!r}")
-        if "\x00" in item:
-            raise error(f"{field}[{i}]: {item!r} contains a NUL character")
+        problem = text_problem(item)
+        if problem:
+            raise error(f"{field}[{i}]: {item!r} {problem}")
         result.append(item)
     return tuple(result)
 
@@ -105,8 +108,9 @@ def _json_value(value: object, field: str) -> Any:
                 and finite_float(value) is None:
             # numbers compare as float64 (docs/ARCHITECTURE.md): one without a finite float64 cannot
             raise InvalidContact(f"{field}: {value!r} is not a finite number")
-        if isinstance(value, str) and "\x00" in value:
-            raise InvalidContact(f"{field}: {value!r} contains a NUL character")
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise InvalidContact(f"{field}: {value!r} {problem}")
         return value
     raise InvalidContact(f"{field}: expected a string, number, boolean or None, got {type(value).__name__} {value!r}")
 
@@ -120,6 +124,9 @@ def _freeze_attributes(value: object) -> Mapping[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise InvalidContact(f"attributes: key {key!r} must be a non-empty string")
+        problem = text_problem(key)
+        if problem:
+            raise InvalidContact(f"attributes: key {key!r} {problem}")
         clean[key] = _json_value(item, f"attributes.{key}")
     return MappingProxyType(clean)
 
@@ -133,8 +140,9 @@ def _freeze_tags(value: object) -> frozenset[str]:
     for tag in value:
         if not isinstance(tag, str):
             raise InvalidContact(f"tags: expected strings, got {tag!r}")
-        if "\x00" in tag:
-            raise InvalidContact(f"tags: {tag!r} contains a NUL character")
+        problem = text_problem(tag)
+        if problem:
+            raise InvalidContact(f"tags: {tag!r} {problem}")
         if tag.strip():
             tags.add(tag)
     return frozenset(tags)

@@ -49,15 +49,22 @@ def to_decimal(value: object) -> Decimal | None:
 
 
 def places(value: Decimal) -> int:
-    """Number of decimal places written in ``value`` (``Decimal('1.50')`` has 2)."""
-    exp = value.normalize().as_tuple().exponent if value == 0 else value.as_tuple().exponent
+    """Number of decimal places ``value`` needs: trailing zeros are harmless (1.500 PLN is 1.50 PLN).
+
+    Counted on the digits themselves:
+    ``Decimal.normalize`` would round to the context's 28 digits first and hide the 31st place.
+
+    >>> places(Decimal("1.0000000000000000000000000000001")), places(Decimal("1E+3")), places(Decimal("0.000"))
+    (31, 0, 0)
+    """
+    _, digits, exp = value.as_tuple()
     assert isinstance(exp, int)
-    if exp >= 0:
-        return 0
-    # trailing zeros beyond the currency's places are harmless: 1.500 PLN is 1.50 PLN
-    stripped = value.normalize().as_tuple().exponent
-    assert isinstance(stripped, int)
-    return max(0, -stripped)
+    if not any(digits):
+        return 0  # zero needs no places, however it is written
+    count = len(digits)
+    while digits[count - 1] == 0:
+        count -= 1
+    return max(0, -(exp + len(digits) - count))
 
 
 # SQL stores keep an amount as integer minor units in a signed 64-bit column.

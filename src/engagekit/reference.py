@@ -310,8 +310,9 @@ class Reference:
         moment = instant(at)
         return self._metrics_of(self.members(flt, moment), moment, within)
 
-    def flow_state(self, contact: Contact, at: datetime, timeframe: timedelta, view: str) -> str:
-        if contact.created_at > at:
+    def flow_state(self, contact: Contact, at: datetime | None, timeframe: timedelta, view: str) -> str:
+        """A contact's dashboard state at ``at``; ``None`` is an instant before year 1, when nobody existed."""
+        if at is None or contact.created_at > at:
             return "absent"
         if self.status_at(contact, at) not in VIEW_STATUSES[view]:
             return "outside"
@@ -324,7 +325,7 @@ class Reference:
             raise InvalidFilter(f"view: {view!r} is not one of {', '.join(VIEW_STATUSES)}")
         timeframe = as_timedelta(timeframe, field="timeframe")
         moment = instant(at)
-        earlier = moment - LOOKBACK
+        earlier: datetime | None = None if moment - datetime.min.replace(tzinfo=UTC) < LOOKBACK else moment - LOOKBACK
         flows: dict[tuple[str, str], int] = {}
         now_members: dict[str, list[str]] = {s: [] for s in STATES}
         before_count: dict[str, int] = dict.fromkeys(STATES, 0)

@@ -28,3 +28,24 @@ def clean_text(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     return value
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored or bound as text in every store, or None when it can.
+
+    NUL is refused by PostgreSQL text; a lone surrogate (``"\\ud800"``, which ``json.loads`` may
+    produce) is not Unicode text and cannot be encoded as UTF-8 by any driver.
+
+    >>> text_problem("Kraków") is None
+    True
+    >>> text_problem("a\\x00b"), text_problem("a\\ud800")
+    ('contains a NUL character', 'contains a lone surrogate (not valid Unicode text)')
+    """
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode text)"
+    return None
