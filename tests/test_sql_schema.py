@@ -300,3 +300,20 @@ def test_postgres_accepts_connection_and_pool() -> None:
     finally:
         store.drop()
         store.close()
+
+
+def test_event_columns_hold_what_event_rows_hold() -> None:
+    from engagekit.stores.sql.schema import EVENT_TABLES, TABLES, event_columns, event_rows
+
+    events = [*EVENTS,
+              Event(id="e3", contact_id="c1", type="order", at="2026-06-03T10:00:00.000123+02:00", order_id="o3",
+                    value="12.30", currency="PLN",
+                    items=[{"product_id": "p1", "categories": ["Bluzy", " bluzy ", "Kurtki"], "quantity": 2,
+                            "price": "6.15"},
+                           {"product_id": "p2", "categories": [], "quantity": 1, "price": "0"}]),
+              Event(id="e4", contact_id="c2", type="email_open", at="2026-06-04T00:00:00+00:00", campaign_id="k1")]
+    rows, columns = event_rows(events, "PLN"), event_columns(events, "PLN")
+    for table in EVENT_TABLES:
+        names = [name for name, _ in TABLES[table]]
+        assert list(zip(*(columns[table][name] for name in names), strict=True)) == rows[table], table
+    assert len(rows["item_categories"]) == 4 and rows["events"][2][3] == 1780473600000123

@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from engagekit.errors import StoreUnavailable
+from engagekit.model import Event
 from engagekit.time import Clock
 
 from .db import Database, Params, TransactionDepth
-from .schema import BIGINT, BOOL, DOUBLE, INT, TABLES, open_schema
+from .schema import BIGINT, BOOL, DOUBLE, EVENT_TABLES, INT, TABLES, event_columns, open_schema
 from .store import SQLStore
 
 try:
@@ -79,14 +80,18 @@ class DuckDBDatabase(Database):
 
     def load(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         """Append rows to a table through Arrow (one columnar copy)."""
+        columns = TABLES[table]
+        data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        self.load_columns(table, {name: list(values) for (name, _), values in zip(columns, data, strict=True)})
+
+    def load_columns(self, table: str, data: Mapping[str, Sequence[Any]]) -> None:
+        """Append columns (every column of the table, equal lengths) through one Arrow table."""
         self.writes += 1
         import pyarrow as pa
 
         types = {BIGINT: pa.int64(), INT: pa.int32(), DOUBLE: pa.float64(), BOOL: pa.bool_()}
         columns = TABLES[table]
-        data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-        arrow = pa.table({name: pa.array(values, type=types.get(kind, pa.string()))
-                          for (name, kind), values in zip(columns, data, strict=True)})
+        arrow = pa.table({name: pa.array(data[name], type=types.get(kind, pa.string())) for name, kind in columns})
         view = f"_engagekit_load_{next(_counter)}"
         self.conn.register(view, arrow)
         try:
@@ -128,6 +133,14 @@ class DuckDBStore(SQLStore):
     def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             self._db.load(table, rows)
+
+    def _store_events(self, events: list[Event]) -> None:
+        # column by column straight into Arrow: no row tuples to build and transpose
+        tables = event_columns(events, self.currency)
+        with self._db.transaction():
+            for table in EVENT_TABLES:
+                if tables[table]["event_id" if table != "events" else "id"]:
+                    self._db.load_columns(table, tables[table])
 
     def _existing(self, table: str, column: str, ids: Sequence[str]) -> set[str]:
         if len(ids) <= 500:

@@ -21,7 +21,7 @@ from engagekit.filters import profile_key
 from engagekit.model import Contact, Event
 from engagekit.money import to_minor
 from engagekit.text import norm_key
-from engagekit.time import from_micros, to_micros
+from engagekit.time import EPOCH, from_micros, to_micros
 
 from .db import Database
 
@@ -236,6 +236,66 @@ def event_rows(events: Iterable[Event], currency: str) -> dict[str, list[tuple[A
                 key = keys[category] if category in keys else keys.setdefault(category, norm_key(category))
                 if key is not None:
                     cats_out.append((e.id, e.contact_id, e.type, at_us, item_no, category, key))
+    return out
+
+
+def event_columns(events: Iterable[Event], currency: str) -> dict[str, dict[str, list[Any]]]:
+    """The event tables for these (validated, new) events, column by column: what a columnar
+    loader (DuckDB through Arrow) takes without transposing rows. Same content as :func:`event_rows`.
+    """
+    out: dict[str, dict[str, list[Any]]] = {name: {column: [] for column, _ in TABLES[name]} for name in EVENT_TABLES}
+    ev, it, ca = out["events"], out["items"], out["item_categories"]
+    # bound methods once: this loop runs per event, millions of times in a bulk load
+    e_id, e_contact, e_type, e_at, e_product, e_order, e_value, e_currency, e_campaign, e_url, e_form = (
+        ev[c].append for c in ("id", "contact_id", "type", "at_us", "product_id", "order_id", "value_minor",
+                               "currency", "campaign_id", "url", "form_id"))
+    i_event, i_contact, i_type, i_at, i_no, i_product, i_quantity, i_price = (
+        it[c].append for c in ("event_id", "contact_id", "type", "at_us", "item_no", "product_id", "quantity",
+                               "price"))
+    c_event, c_contact, c_type, c_at, c_no, c_category, c_key = (
+        ca[c].append for c in ("event_id", "contact_id", "type", "at_us", "item_no", "category", "cat_key"))
+    keys: dict[str, str | None] = {}  # categories repeat: normalise each spelling once per batch
+    for e in events:
+        delta = e.at - EPOCH
+        at_us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        eid, cid, etype = e.id, e.contact_id, e.type
+        e_id(eid)
+        e_contact(cid)
+        e_type(etype)
+        e_at(at_us)
+        e_product(e.product_id)
+        e_order(e.order_id)
+        e_value(None if e.value is None else to_minor(e.value, currency))
+        e_currency(e.currency)
+        e_campaign(e.campaign_id)
+        e_url(e.url)
+        e_form(e.form_id)
+        if etype == "order":
+            lines: Iterable[tuple[str, tuple[str, ...], int | None, str | None]] = [
+                (item.product_id, item.categories, item.quantity, str(item.price)) for item in e.items]
+        elif e.product_id is not None:
+            lines = ((e.product_id, e.categories, None, None),)
+        else:
+            continue
+        for item_no, (product_id, categories, quantity, price) in enumerate(lines):
+            i_event(eid)
+            i_contact(cid)
+            i_type(etype)
+            i_at(at_us)
+            i_no(item_no)
+            i_product(product_id)
+            i_quantity(quantity)
+            i_price(price)
+            for category in categories:
+                key = keys[category] if category in keys else keys.setdefault(category, norm_key(category))
+                if key is not None:
+                    c_event(eid)
+                    c_contact(cid)
+                    c_type(etype)
+                    c_at(at_us)
+                    c_no(item_no)
+                    c_category(category)
+                    c_key(key)
     return out
 
 
