@@ -187,6 +187,19 @@ def test_microseconds_are_kept_in_windows(store: Any) -> None:
     assert shop.members(viewed(within=last(hours=3)), at=e_at + timedelta(hours=3)) == frozenset()
 
 
+def test_days_are_24_hours_across_a_daylight_saving_change(store: Any) -> None:
+    # Warsaw springs forward on 2026-03-29 (+01:00 → +02:00). at = 03:30+02:00 = 01:30Z; last(days=1)
+    # starts at 2026-03-28T01:30Z = 02:30+01:00 (24 hours, UTC), not at 03:30 local time the day before
+    at = "2026-03-29T03:30:00+02:00"
+    shop = Shop(store, [person("edge"), person("inside"), person("local")],
+                [view("e1", "edge", "2026-03-28T02:30:00+01:00"),
+                 view("e2", "inside", "2026-03-28T02:30:00.000001+01:00"),
+                 view("e3", "local", "2026-03-28T03:00:00+01:00")])
+    assert shop.members(viewed(within=last(days=1)), at=at) == {"inside", "local"}
+    assert shop.members(viewed(within=last(hours=24)), at=at) == {"inside", "local"}
+    assert shop.members(viewed(within=before(days=1)), at=at) == {"edge"}
+
+
 def test_last_months_clamps_at_month_ends(store: Any) -> None:
     # at = 2026-03-31 12:00Z; relativedelta(months=1) gives 2026-02-28 12:00Z (February has 28 days),
     # so last(months=1) counts 2026-02-28T12:00Z < event.at <= at
@@ -445,6 +458,11 @@ def test_country_is_stored_upper_case(store: Any) -> None:
     assert shop.members(country("de"), at=NOW) == {"de"}
     assert shop.members(country(None), at=NOW) == {"none"}
     assert shop.value_counts("country") == [("DE", 1), ("PL", 1), ("UNDEFINED", 1)]
+    # a code is two ASCII letters, in a contact and in a filter alike ("ßa" would casefold to "SSA")
+    with pytest.raises(InvalidContact, match="country: 'ßa'"):
+        person("x", country="ßa")
+    with pytest.raises(InvalidFilter, match="country: 'ßa'"):
+        country("ßa")
 
 
 def test_categories_are_normalised_and_product_ids_exact(store: Any) -> None:
@@ -910,3 +928,29 @@ def test_text_that_is_not_unicode_is_refused_naming_the_field(store: Any) -> Non
         with pytest.raises(InvalidFilter, match="surrogate|NUL"):
             build()
     assert store.members(everyone(), at=NOW) == {"ok"}
+
+
+# --- §10 money in a currency without two decimal places ------------------------------------------------
+
+
+def test_campaign_money_in_the_store_currency(store_in: Any) -> None:
+    # 3 sent, b clicked then ordered 1000 JPY: revenue 1000; revenue_per_1000 = 1000 × 1000 / 3
+    # = 333333.33… → JPY has 0 places → 333333 (half-even); conversion 1 of 1 clicker
+    store = store_in("JPY")
+    t = datetime(2026, 5, 1, tzinfo=UTC)
+    store.add_contacts([person(c) for c in "abc"])
+    store.add_events([Event(id=f"s{c}", contact_id=c, type="email_sent", at=t, campaign_id="k1") for c in "abc"] +
+                     [Event(id="k", contact_id="b", type="email_click", at=t + DAY, campaign_id="k1"),
+                      order("o", "b", t + 2 * DAY, "1000", currency="JPY")])
+    (r,) = store.campaign_results(at=NOW)
+    assert (r.campaign_id, r.sent, r.clicked, r.orders) == ("k1", 3, 1, 1)
+    assert (r.revenue, r.revenue_per_1000) == (Decimal("1000"), Decimal("333333"))
+    assert r.conversion_rate == Decimal("1.0000")
+    # KWD: 3 places; 2.000 over 3 sent → 666.6666… → 666.667
+    kwd = store_in("KWD")
+    kwd.add_contacts([person(c) for c in "abc"])
+    kwd.add_events([Event(id=f"s{c}", contact_id=c, type="email_sent", at=t, campaign_id="k1") for c in "abc"] +
+                   [Event(id="k", contact_id="b", type="email_click", at=t + DAY, campaign_id="k1"),
+                    order("o", "b", t + 2 * DAY, "2.000", currency="KWD")])
+    (r,) = kwd.campaign_results(at=NOW)
+    assert (r.revenue, r.revenue_per_1000) == (Decimal("2.000"), Decimal("666.667"))

@@ -544,7 +544,7 @@ def _profile(field: str, value: object) -> Filter:
         raise InvalidFilter(f"{field}: an empty set matches nothing")
     if field == "country":
         for v in clean:
-            if v is not None and (len(v.strip()) != 2 or not v.strip().isalpha()):
+            if v is not None and (len(v.strip()) != 2 or not v.strip().isascii() or not v.strip().isalpha()):
                 raise InvalidFilter(f"country: {v!r} is not an ISO 3166-1 alpha-2 code such as 'PL'")
     return _Profile(field, frozenset(clean))
 
