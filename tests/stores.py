@@ -117,7 +117,7 @@ def _spark_examples() -> int:
     """Hypothesis examples per property on Spark: every Spark query costs ~0.1–1 s, so the 200 of the
     CI profile would take hours. Every golden case still runs on Spark; ``ENGAGEKIT_SPARK_EXAMPLES``
     raises the cap (e.g. on a bigger machine)."""
-    return int(os.environ.get(SPARK_EXAMPLES_ENV) or (10 if in_ci() else 4))
+    return int(os.environ.get(SPARK_EXAMPLES_ENV) or (5 if in_ci() else 3))
 
 
 def _spark(module: Any, folder: Path) -> Any:
