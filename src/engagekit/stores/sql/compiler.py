@@ -661,6 +661,33 @@ def dashboard_select(in_view: Filter, timeframe: timedelta, at: datetime, before
     return outer, q
 
 
+def preview_select(flt: Filter, against: Filter, at: datetime, currency: str, *,
+                   examples: int = 10) -> tuple[exp.Select, Query]:
+    """One statement for SPEC §9's preview: rows ``(kind, n, id)``, ``kind`` one of ``entering``,
+    ``leaving``, ``staying``, ``n`` that kind's count, ``id`` one of its ``examples`` smallest ids
+    (code-point order: SQLite's and DuckDB's binary order, PostgreSQL's ``COLLATE "C"``). A kind
+    without contacts has no row.
+
+    Both member sets are CTEs; each id is tagged 1 (new filter) or 2 (``against``) and summed per
+    id, so 1 is entering, 2 leaving and 3 staying, with no FULL JOIN (older SQLite lacks it).
+    """
+    q = Query()
+    where = and_(exists_at(q, at), flt.accept(Compiler(q, at, currency)))  # first: it registers the joins
+    new = q.from_contacts(exp.alias_(col("c", "id"), "id")).where(where, copy=False)
+    other = Query()
+    other.params = q.params  # one statement: one set of placeholder names
+    where = and_(exists_at(other, at), against.accept(Compiler(other, at, currency)))
+    old = other.from_contacts(exp.alias_(col("c", "id"), "id")).where(where, copy=False)
+    body = q.fill(
+        "SELECT r.kind, r.n, r.id FROM (SELECT CASE g.w WHEN 1 THEN 'entering' WHEN 2 THEN 'leaving' "
+        "ELSE 'staying' END AS kind, g.id AS id, ROW_NUMBER() OVER (PARTITION BY g.w ORDER BY g.id) AS rn, "
+        "COUNT(*) OVER (PARTITION BY g.w) AS n FROM (SELECT t.id AS id, SUM(t.w) AS w FROM "
+        "(SELECT id, 1 AS w FROM a UNION ALL SELECT id, 2 AS w FROM b) AS t GROUP BY t.id) AS g) AS r "
+        "WHERE r.rn <= :examples", examples=examples)
+    assert isinstance(body, exp.Select)
+    return body.with_("a", as_=new, copy=False).with_("b", as_=old, copy=False), q
+
+
 GRID_COLUMNS = ("existed_before", "status_before", "status_now", "state_before", "state_now", "contacts",
                 "engaged", "customers", "orders", "revenue", "tbo_span", "tbo_gaps")
 
@@ -836,5 +863,5 @@ def compile_members(flt: Filter, at: datetime, dialect: str, *, currency: str = 
 
 
 __all__ = ["GRID_COLUMNS", "Compiler", "Query", "compile_members", "dashboard_grid_select", "dashboard_select",
-           "members_select", "one_contact",
+           "members_select", "one_contact", "preview_select",
            "render", "totals_select", "used_params", "value_rows_select"]

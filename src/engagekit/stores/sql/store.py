@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from engagekit.explain import MAX_EXAMPLES, Preview
 from engagekit.filters import DEFAULT_TIMEFRAME, Filter, _And, _Count, _Everyone, _Status, engaged, view_filter
 from engagekit.metrics import Metrics, OrderTotals
 from engagekit.model import Contact, Event
@@ -249,6 +250,24 @@ class SQLStore(CampaignSQL, StoreBase):
             return super().engagement(at=moment, timeframe=timeframe, view=view)
         finally:
             self._prefetched = {}
+
+    # --- preview (SPEC §9) ------------------------------------------------------------------------
+
+    def preview(self, filter: Filter, *, against: str | Filter, at: Instant | None = None) -> Preview:
+        """How the members of ``filter`` differ from those of ``against`` (a segment id or a filter),
+        in one statement: counts and up to 10 smallest ids of each kind, no member list fetched."""
+        moment = self._at(at)
+        new = self.resolve(filter)
+        saved = self.resolve(self._segment_or_filter(against, "against"))
+        select, q = compiler.preview_select(new, saved, moment, self.currency, examples=MAX_EXAMPLES)
+        counts = dict.fromkeys(("entering", "leaving", "staying"), 0)
+        examples: dict[str, list[str]] = {kind: [] for kind in counts}
+        for kind, n, contact_id in self._run(select, q):
+            counts[kind] = int(n)
+            examples[kind].append(contact_id)
+        return Preview(count=counts["entering"] + counts["staying"], entering=counts["entering"],
+                       leaving=counts["leaving"], staying=counts["staying"],
+                       examples={kind: tuple(sorted(ids)) for kind, ids in examples.items()})
 
     # --- explain (one contact) -------------------------------------------------------------------
 
