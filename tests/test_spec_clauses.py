@@ -287,6 +287,9 @@ def test_orders_in_another_currency_negative_or_too_precise_are_refused(store: A
             store.add_events([view("ok", "c1", T0), bad])
         message = str(info.value)
         assert f"events[1].{field}" in message and value in message
+    # a float is not exact money: refused, and the error says what to pass instead
+    with pytest.raises(InvalidEvent, match=r"value: 19\.99 is not a decimal amount \(a float .*Decimal\('19\.99'\)"):
+        order("e1", "c1", T0, 19.99)  # type: ignore[arg-type]
     # trailing zeros beyond two places are harmless: 1.500 PLN is 1.50 PLN
     assert store.add_events([order("e2", "c1", T0, "1.500")]).added == 1
     assert store.metrics(everyone(), at=NOW).revenue == Decimal("1.50")

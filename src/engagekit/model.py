@@ -242,10 +242,17 @@ class Contact:
         }
 
 
+def _float_hint(value: object) -> str:
+    """Money is exact: a float is refused rather than guessed, and the error says what to pass."""
+    if isinstance(value, float):
+        return f" (a float is not exact; pass Decimal({str(value)!r}) or the string {str(value)!r})"
+    return ""
+
+
 def _item_price(value: object) -> Decimal:
     parsed = to_decimal(value)
     if parsed is None:
-        raise InvalidEvent(f"price: {value!r} is not a decimal amount")
+        raise InvalidEvent(f"price: {value!r} is not a decimal amount{_float_hint(value)}")
     return parsed
 
 
@@ -359,7 +366,7 @@ class Event:
             set_(self, "order_id", _identifier(self.order_id, "order_id", InvalidEvent))
             value = to_decimal(self.value)
             if value is None:
-                raise InvalidEvent(f"value: {self.value!r} is not a decimal amount")
+                raise InvalidEvent(f"value: {self.value!r} is not a decimal amount{_float_hint(self.value)}")
             if value < 0:
                 raise InvalidEvent(f"value: {value} is negative; order values must be >= 0")
             set_(self, "value", value)
