@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engagekit import Contact, Event, Item, ordered, tag
 from engagekit.errors import StoreUnavailable
 from engagekit.stores.sql.schema import CurrencyMismatch
-from tests.stores import CURRENCY, dispose, spark_session, unavailable
+from tests.stores import CURRENCY, StoreKind, dispose, examples_cap, spark_session, unavailable
 from tests.support import golden_shop
 
 AT = "2026-06-30T12:00:00+00:00"
@@ -77,6 +79,27 @@ def test_database_name_must_be_an_identifier(name: str) -> None:
     module = _spark_module()
     with pytest.raises(module.InvalidDatabaseName, match="database: expected a plain identifier"):
         module.SparkStore(object(), database=name, currency=CURRENCY)
+
+
+def test_examples_cap_limits_one_store_kind_only() -> None:
+    calls: list[int] = []
+
+    @settings(max_examples=40, database=None)
+    @given(st.integers())
+    def prop(x: int) -> None:
+        calls.append(x)
+
+    slow = StoreKind("slow", "engagekit.stores.memory", None, lambda module, folder: None, max_examples=3)
+    with examples_cap(prop, slow):
+        prop()
+    assert len(calls) == 3
+    calls.clear()
+    prop()  # the cap is gone after the block
+    assert len(calls) > 3
+    calls.clear()
+    with examples_cap(prop, StoreKind("fast", "engagekit.stores.memory", None, lambda module, folder: None)):
+        prop()
+    assert len(calls) > 3
 
 
 # --- on the test session ------------------------------------------------------------------------------
