@@ -32,7 +32,7 @@ import sqlglot
 from sqlglot import exp
 
 from engagekit.errors import EngagekitError, StoreUnavailable
-from engagekit.model import Event
+from engagekit.model import Contact, Event
 from engagekit.stores.segments import SegmentStorage, SQLSegmentStorage
 from engagekit.stores.sql.compiler import coalesce, not_
 from engagekit.stores.sql.db import Database, Params, TransactionDepth
@@ -368,7 +368,7 @@ class SparkStore(SQLStore):
             self._db.overwrite(name, rows.join(gone, rows[column] == gone["_gone"], "left_anti"))
         return deleted
 
-    def _store_contacts(self, contacts: list[Any]) -> tuple[int, int]:
+    def _store_contacts(self, contacts: list[Contact]) -> tuple[int, int]:
         ids = [c.id for c in contacts]
         existing = self._existing("contacts", "id", ids)
         if existing:
