@@ -460,8 +460,12 @@ def worker(kind: str, size: int, seed: int, repeat: int, workdir: str, pg: str |
         out["sql_digest"] = digest(views, segments)
         out["sql_cpu_s"] = cpu["sql"]
         emit()
-    out["dashboard_s"], out["digest"] = best_of(repeat, lambda: store_digest(store, shop.now), cpu, "store")
+    # Stores keep dashboard answers until the next write, so only the first run computes from
+    # scratch: that cold run is the figure compared with the baselines; repeats show the cached cost.
+    out["dashboard_s"], out["digest"] = best_of(1, lambda: store_digest(store, shop.now), cpu, "store")
     out["dashboard_cpu_s"] = cpu["store"]
+    if repeat > 1:
+        out["warm_s"], _ = best_of(repeat - 1, lambda: store_digest(store, shop.now))
     out["rss_mib"] = maxrss_mib()
     emit()
     with contextlib.suppress(Exception):
@@ -547,6 +551,10 @@ def report(size: int, results: list[dict[str, Any]]) -> bool:
                  "vs SQL", "vs SQL cpu", "peak RSS", "answer"], rows)
     print("(vs pandas: dashboard time / the pandas baseline's, run again in the same worker process; "
           "vs SQL cpu: the same ratio in CPU seconds of the worker, all threads)")
+    for r in results:
+        if "warm_s" in r:
+            print(f"({r['kind']}: a repeated dashboard with no write in between answers from its cache "
+                  f"in {fmt_s(r['warm_s'])}; the dashboard column is the first, cold run)")
     gen = next((r for r in results if "gen_events_s" in r), None)
     if gen:
         print(f"(load includes generating the events: {fmt_s(gen['gen_events_s'])} of it on its own; "
@@ -581,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("postgres needs --pg DSN")
         kinds.append("postgres")
     print(f"seed dashboard: {len(VIEWS)} views x engagement + {len(SEED_SEGMENTS)} segments; "
-          f"best of {args.repeat}; python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"stores: the first (cold) run, baselines: best of {args.repeat}; python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     ok = True
     for size in args.sizes:
