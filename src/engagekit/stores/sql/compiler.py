@@ -16,7 +16,8 @@ status names) appear as literals, escaped by sqlglot.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -315,13 +316,59 @@ ORDER_COLUMNS = ("cust", "n", "s", "span", "gaps")
 
 
 class Compiler(Visitor[exp.Expr]):
-    """Compiles a filter at one instant to a predicate over ``contacts AS c`` (registering joins)."""
+    """Compiles a filter at one instant to a predicate over ``contacts AS c`` (registering joins).
 
-    def __init__(self, query: Query, at: datetime, currency: str) -> None:
+    ``top``: the predicate is the statement's ``WHERE``. A condition that is a top-level conjunct
+    there becomes a semi-join ``c.id IN (SELECT contact_id …)``, which every engine runs as one
+    (PostgreSQL pulls it up into a semi-join, SQLite builds the list once, DuckDB a mark join).
+    Under ``NOT`` or ``OR``, or in a projection, it becomes a ``LEFT JOIN`` of the contact ids
+    grouped once, tested ``IS [NOT] NULL``: PostgreSQL cannot turn ``NOT IN`` or an ``IN`` inside
+    ``OR`` into a join, and falls back to scanning the subquery's rows per contact when they do not
+    fit ``work_mem``.
+    """
+
+    def __init__(self, query: Query, at: datetime, currency: str, *, top: bool = True) -> None:
         self.q = query
         self.at = at
         self.at_us = to_micros(at)
         self.currency = currency
+        self.top = top
+
+    @contextmanager
+    def nested(self) -> Iterator[None]:
+        """Compile what follows as not a top-level conjunct (under ``NOT``/``OR``, in a ``CASE``)."""
+        top, self.top = self.top, False
+        try:
+            yield
+        finally:
+            self.top = top
+
+    def semi(self, rows: exp.Expr) -> exp.Expr:
+        """Contacts with a row in ``rows`` (``SELECT contact_id …``): a semi-join or a grouped join."""
+        if self.top:
+            return self.q.semi(rows)
+        assert isinstance(rows, exp.Select)
+        grouped = rows.group_by(rows.expressions[0].copy(), copy=False)
+        return not_null(col(self.q.join(object(), lambda: grouped), "contact_id"))
+
+    def having(self, rows: exp.Expr, test: exp.Expr, *, zero_holds: bool) -> exp.Expr:
+        """Contacts whose ``rows`` pass the aggregate ``test`` (see :meth:`Query.having`); when the
+        test holds for a contact without rows (``zero_holds``) the complement is tested, as a
+        grouped join (``IS NULL``), never as ``NOT IN``."""
+        assert isinstance(rows, exp.Select)
+        if isinstance(test, exp.Boolean):
+            if bool(test.this) == zero_holds:
+                return exp.true() if zero_holds else exp.false()
+            if not zero_holds:
+                return self.semi(rows)
+            with self.nested():
+                return not_(self.semi(rows))
+        if self.top and not zero_holds:
+            return self.q.having(rows, test, zero_holds=False)
+        grouped = rows.group_by(rows.expressions[0].copy(), copy=False).having(
+            not_(test) if zero_holds else test, copy=False)
+        found = col(self.q.join(object(), lambda: grouped), "contact_id")
+        return is_null(found) if zero_holds else not_null(found)
 
     # --- shape -----------------------------------------------------------------------------------
 
@@ -329,10 +376,12 @@ class Compiler(Visitor[exp.Expr]):
         return and_(*(p.accept(self) for p in f.parts))
 
     def visit_or(self, f: _Or) -> exp.Expr:
-        return or_(*(p.accept(self) for p in f.parts))
+        with self.nested():
+            return or_(*(p.accept(self) for p in f.parts))
 
     def visit_not(self, f: _Not) -> exp.Expr:
-        return not_(f.part.accept(self))
+        with self.nested():
+            return not_(f.part.accept(self))
 
     def visit_everyone(self, f: _Everyone) -> exp.Expr:
         return exp.true()
@@ -353,8 +402,8 @@ class Compiler(Visitor[exp.Expr]):
                else ("form_id", f.forms) if f.forms is not None else None)
         if f.at_least == 1 and f.at_most is None:  # "did it at least once": a semi-join, no counting
             if plain:
-                return self.q.exists((f.event_type,), span, ids=ids)
-            return self.q.semi(self.item_rows(f, span, "{t}contact_id"))
+                return self.semi(self.q.event_rows((f.event_type,), span, ids=ids))
+            return self.semi(self.item_rows(f, span, "{t}contact_id"))
         rows: exp.Expr
         if plain:
             rows, n = self.q.event_rows((f.event_type,), span, ids=ids), exp.Count(this=exp.Star())
@@ -367,7 +416,7 @@ class Compiler(Visitor[exp.Expr]):
             conditions.append(exp.GTE(this=n, expression=self.q.value(f.at_least)))
         if f.at_most is not None:
             conditions.append(exp.LTE(this=n.copy(), expression=self.q.value(f.at_most)))
-        return self.q.having(rows, and_(*conditions), zero_holds=f.at_least == 0)
+        return self.having(rows, and_(*conditions), zero_holds=f.at_least == 0)
 
     def item_rows(self, f: _Count, span: Span, projection: str, group: str = "") -> exp.Expr:
         """``SELECT projection`` over the item rows a count with products or categories counts.
@@ -419,7 +468,7 @@ class Compiler(Visitor[exp.Expr]):
                 conditions.append(exp.LTE(this=total.copy(), expression=self.q.value(math.floor(hi))))
             if not conditions:
                 return exp.true()
-            return self.q.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=zero_holds)
+            return self.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=zero_holds)
         if f.measure != "aov":
             raise UnsupportedFilter(f"the SQL compiler cannot handle the money measure {f.measure!r}")
         if span.empty:
@@ -437,7 +486,7 @@ class Compiler(Visitor[exp.Expr]):
             conditions.append(exp.LTE(
                 this=exp.Mul(this=o.s.copy(), expression=self.q.value(hi.denominator)),
                 expression=exp.Mul(this=self.q.value(hi.numerator), expression=o.n.copy())))
-        return self.q.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=False)
+        return self.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=False)
 
     def status_expr(self) -> exp.Expr:
         """The subscription status of ``c`` at the instant (latest subscribe/unsubscribe, else declared)."""
@@ -454,26 +503,28 @@ class Compiler(Visitor[exp.Expr]):
         return exp.In(this=self.status_expr(), expressions=self.q.values(f.values))
 
     def blocked_expr(self) -> exp.Expr:
-        return self.q.exists(BLOCKING_TYPES, Span(None, self.at_us + 1))
+        return self.semi(self.q.event_rows(BLOCKING_TYPES, Span(None, self.at_us + 1)))
 
     def active_expr(self, timeframe: timedelta) -> exp.Expr:
         span = Span(to_micros(self.at - timeframe) + 1, self.at_us + 1)
-        return self.q.exists(ENGAGEMENT_TYPES, span)
+        return self.semi(self.q.event_rows(ENGAGEMENT_TYPES, span))
 
     def state_expr(self, state: str, timeframe: timedelta) -> exp.Expr:
-        blocked = self.blocked_expr()
         if state == "blocked":
-            return blocked
-        active = self.active_expr(timeframe)
+            return self.blocked_expr()
+        with self.nested():
+            not_blocked = not_(self.blocked_expr())
         if state == "engaged":
-            return and_(not_(blocked), active)
-        return and_(not_(blocked), not_(active))
+            return and_(not_blocked, self.active_expr(timeframe))
+        with self.nested():
+            return and_(not_blocked, not_(self.active_expr(timeframe)))
 
     def state_case(self, timeframe: timedelta) -> exp.Expr:
         """``'blocked'`` / ``'engaged'`` / ``'unengaged'`` of ``c`` at the instant."""
-        return exp.Case(ifs=[exp.If(this=self.blocked_expr(), true=lit("blocked")),
-                             exp.If(this=self.active_expr(timeframe), true=lit("engaged"))],
-                        default=lit("unengaged"))
+        with self.nested():
+            return exp.Case(ifs=[exp.If(this=self.blocked_expr(), true=lit("blocked")),
+                                 exp.If(this=self.active_expr(timeframe), true=lit("engaged"))],
+                            default=lit("unengaged"))
 
     def visit_engagement(self, f: _Engagement) -> exp.Expr:
         return self.state_expr(f.state, f.timeframe)
@@ -498,7 +549,7 @@ class Compiler(Visitor[exp.Expr]):
 
     def visit_tag(self, f: _Tag) -> exp.Expr:
         key = f.key
-        return self.q.semi(self.q.fill("SELECT contact_id FROM contact_tags WHERE tag_key = :key", key=key))
+        return self.semi(self.q.fill("SELECT contact_id FROM contact_tags WHERE tag_key = :key", key=key))
 
     def visit_joined(self, f: _Joined) -> exp.Expr:
         span = f.within.span(self.at)
@@ -584,11 +635,13 @@ def totals_select(flt: Filter, at: datetime, within: Window, currency: str,
     q = Query()
     where = and_(exists_at(q, at), flt.accept(Compiler(q, at, currency)))
     members = q.from_contacts(col("c", "id")).where(where, copy=False)
-    engaged = Compiler(q, at, currency).state_expr("engaged", engaged_timeframe)
-    m = exp.alias_(exp.to_table("m"), "c", table=True)
-    count_all = exp.select(exp.Count(this=exp.Star())).from_(m.copy(), copy=False).subquery(copy=False)
-    count_engaged = exp.select(exp.Count(this=exp.Star())).from_(m, copy=False).where(
+    among = Query()
+    among.params = q.params  # one statement: one set of placeholder names
+    engaged = Compiler(among, at, currency).state_expr("engaged", engaged_timeframe)
+    count_engaged = among.from_contacts(exp.Count(this=exp.Star()), source="m").where(
         engaged, copy=False).subquery(copy=False)
+    m = exp.alias_(exp.to_table("m"), "c", table=True)
+    count_all = exp.select(exp.Count(this=exp.Star())).from_(m, copy=False).subquery(copy=False)
     span = within.span(at)
     if span.empty:
         select = exp.select(count_all, count_engaged, *([num(0)] * 5))
@@ -635,7 +688,7 @@ def dashboard_select(in_view: Filter, timeframe: timedelta, at: datetime, before
     metrics as sums over the rows that share ``state_now``.
     """
     q = Query()
-    now, then = Compiler(q, at, currency), Compiler(q, before, currency)
+    now, then = Compiler(q, at, currency, top=False), Compiler(q, before, currency, top=False)
 
     def state(compiler: Compiler, moment: datetime) -> exp.Expr:
         view = in_view.accept(compiler)
@@ -779,7 +832,7 @@ def value_rows_select(field: str, flt: Filter, at: datetime, currency: str) -> t
 def one_contact(flt: Filter, contact_id: str, at: datetime, currency: str) -> tuple[exp.Select, Query]:
     """``SELECT <holds>`` for one contact (no row when it does not exist at ``at``)."""
     q = Query()
-    predicate = flt.accept(Compiler(q, at, currency))
+    predicate = flt.accept(Compiler(q, at, currency, top=False))  # a projection, not a WHERE
     holds = exp.Case(ifs=[exp.If(this=predicate, true=num(1))], default=num(0))
     where = and_(exp.EQ(this=col("c", "id"), expression=q.value(contact_id)), exists_at(q, at))
     return q.from_contacts(holds).where(where, copy=False), q

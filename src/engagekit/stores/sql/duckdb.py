@@ -139,8 +139,12 @@ class DuckDBStore(SQLStore):
         tables = event_columns(events, self.currency)
         with self._db.transaction():
             for table in EVENT_TABLES:
-                if tables[table]["event_id" if table != "events" else "id"]:
-                    self._db.load_columns(table, tables[table])
+                self._insert_columns(table, tables[table])
+
+    def _insert_columns(self, table: str, columns: dict[str, list[Any]]) -> None:
+        """Append one table's columns (inside the caller's transaction)."""
+        if columns["event_id" if table != "events" else "id"]:
+            self._db.load_columns(table, columns)
 
     def _existing(self, table: str, column: str, ids: Sequence[str]) -> set[str]:
         if len(ids) <= 500:
