@@ -736,6 +736,8 @@ def test_models_refuse_values_no_store_can_keep() -> None:
         with pytest.raises(InvalidFilter):
             attr("x") == number  # noqa: B015 - the comparison builds (and here refuses) a filter
     assert person("c", attributes={"x": 2**70}).attributes["x"] == 2**70  # finite as float64
+    # "-0.00" is not negative: it is zero, kept without its sign
+    assert str(order("e", "c", T0, "-0.00").value) == "0.00"
 
 
 def test_instants_from_any_fixed_offset_timezone() -> None:
@@ -761,6 +763,12 @@ def test_attribute_strings_order_by_code_point_of_their_keys(store: Any) -> None
     assert shop.members(attr("name") == "é", at=NOW) == {"e"}
     # a number never compares with a string; != holds only where the attribute exists and differs
     assert shop.members(attr("name") != "b", at=NOW) == {"e", "z", "n"}
+    # docs/ARCHITECTURE.md: a blank string still exists and compares as the empty key; None is missing
+    shop.add([person("blank", attributes={"name": "  "}), person("none", attributes={"name": None})])
+    assert shop.members(attr("name").exists(), at=NOW) == {"e", "z", "b", "n", "blank"}
+    assert shop.members(attr("name") == "", at=NOW) == {"blank"}
+    assert shop.members(attr("name") < "a", at=NOW) == {"blank"}
+    assert shop.members(~attr("name").exists(), at=NOW) == {"none"}
 
 
 def test_tag_spellings_of_one_contact_count_it_once(store: Any) -> None:

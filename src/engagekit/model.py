@@ -369,7 +369,7 @@ class Event:
                 raise InvalidEvent(f"value: {self.value!r} is not a decimal amount{_float_hint(self.value)}")
             if value < 0:
                 raise InvalidEvent(f"value: {value} is negative; order values must be >= 0")
-            set_(self, "value", value)
+            set_(self, "value", value.copy_abs() if value == 0 else value)  # "-0.00" is 0.00
             if self.currency is None:
                 raise InvalidEvent("currency: an order needs its currency, e.g. 'PLN'")
             try:
