@@ -118,7 +118,8 @@ def sample(shop: Shop, k: int, seed: int) -> list[str]:
 def run_store(kind: str, shop: Shop, contacts: list[str], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     store = open_store(kind, folder, args.pg)
     try:
-        load_s, _ = timed(lambda: load(store, shop, batch_size=args.batch))
+        load_s, _ = timed(lambda: (load(store, shop, batch_size=args.batch),
+                                   getattr(store, "build_indexes", lambda: None)()))
         for segment_id, flt in ((SEGMENT, SEGMENT_FILTER), (NESTED, NESTED_FILTER)):
             store.create_segment(flt, id=segment_id)
         at = shop.now

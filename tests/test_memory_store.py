@@ -281,3 +281,22 @@ def test_preview_examples_are_the_smallest_ids() -> None:
     assert (preview.count, preview.entering, preview.leaving, preview.staying) == (30, 15, 0, 15)
     assert preview.examples["entering"] == tuple(f"c{i:02d}" for i in range(0, 20, 2))
     assert preview.examples["leaving"] == ()
+
+
+def test_build_indexes_up_front_changes_no_answer_and_later_writes_still_count():
+    lazy, eager = MemoryStore(currency="PLN"), MemoryStore(currency="PLN")
+    contacts = [Contact(id=f"c{i}", created_at="2026-01-01T00:00:00+00:00") for i in range(3)]
+    first = [Event(id=f"e{i}", contact_id=f"c{i}", type="email_open", at=f"2026-06-0{i + 1}T00:00:00+00:00",
+                   campaign_id="nl") for i in range(3)]
+    late = Event(id="late", contact_id="c0", type="email_open", at="2026-05-01T00:00:00+00:00", campaign_id="nl")
+    for store in (lazy, eager):
+        store.add_contacts(contacts)
+        store.add_events(first)
+    eager.build_indexes()
+    at = "2026-06-30T00:00:00+00:00"
+    flt = opened(at_least=2, within=last(days=90))
+    assert lazy.members(flt, at=at) == eager.members(flt, at=at) == frozenset()
+    for store in (lazy, eager):
+        store.add_events([late])  # earlier than every indexed row: merged into the sorted tail
+    eager.build_indexes()
+    assert lazy.members(flt, at=at) == eager.members(flt, at=at) == {"c0"}

@@ -322,6 +322,23 @@ class MemoryStore(StoreBase):
 
     # --- indexes ------------------------------------------------------------------------------------
 
+    def build_indexes(self) -> None:
+        """Merge every record added since the last question into the time-sorted indexes now.
+
+        Records are indexed lazily, at the first question that needs them, so a bulk load stays
+        cheap; call this after a bulk load to pay that cost up front instead (a service warming up
+        before it takes traffic, a benchmark that counts index building as loading). Answers never
+        depend on it.
+
+        >>> store = MemoryStore(currency="PLN")
+        >>> _ = store.add_events([Event(id="e1", contact_id="c1", type="email_open",
+        ...                             at="2026-06-01T00:00:00+00:00", campaign_id="nl-1")])
+        >>> store.build_indexes()
+        """
+        for code in range(len(self._columns)):
+            self._column(code)
+        self._created_in(Span(None, 0))
+
     def _column(self, code: int) -> _Column:
         col = self._columns[code]
         if col.pending:
