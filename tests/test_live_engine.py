@@ -340,6 +340,36 @@ def test_late_event_is_logged_now_and_marked_late(store: Any) -> None:
     assert _log(store, seg.id)[-1] == ("c1", "removed", T0 + 32 * DAY, False)
 
 
+def _saved(store: Any, sid: str) -> tuple[int | None, datetime | None]:
+    segment = store.segment(sid)
+    return segment.member_count, segment.last_generated_at
+
+
+def test_saved_member_count_follows_late_records_and_edits(store: Any) -> None:
+    """``Segment.member_count`` is the count at ``last_generated_at``: a late record, a new segment and
+    an edited filter change membership at ``engine.now`` without an advance, and the saved count follows."""
+    seg = store.create_segment(ordered(within=last(days=30)))
+    store.add_contacts([Contact(id=c, created_at=T0 - 100 * DAY) for c in ("c1", "c2")])
+    engine = LiveEngine(store, start=T0)
+    engine.advance(to=T0 + 10 * DAY)
+    assert _saved(store, seg.id) == (0, T0 + 10 * DAY)
+    engine.add_events([_order("o1", "c1", T0 + 2 * DAY)])  # 8 days late: c1 is a member now
+    assert _saved(store, seg.id) == (1, T0 + 10 * DAY)
+    assert store.count(in_segment(seg.id), at=T0 + 10 * DAY) == 1
+    engine.add_events([_order("o2", "c2", T0 + 20 * DAY)])  # in the future: nothing changes yet
+    assert _saved(store, seg.id) == (1, T0 + 10 * DAY)
+    engine.add_contacts([Contact(id="c3", created_at=T0 - DAY)])  # a late contact that is not a member
+    everyone_seg = engine.create_segment(~ordered(), name="never ordered")  # saved at once: c2, c3
+    assert _saved(store, everyone_seg.id) == (2, T0 + 10 * DAY)
+    engine.add_contacts([Contact(id="c4", created_at=T0 - DAY)])  # late, and a member of everyone_seg
+    assert _saved(store, everyone_seg.id) == (3, T0 + 10 * DAY)
+    engine.advance(to=T0 + 21 * DAY)
+    assert _saved(store, seg.id) == (2, T0 + 21 * DAY)
+    engine.update_segment(seg.id, filter=ordered(within=last(days=5)))  # c1's order is 19 days old
+    assert _saved(store, seg.id) == (1, T0 + 21 * DAY)
+    assert store.count(in_segment(seg.id), at=T0 + 21 * DAY) == 1
+
+
 def test_late_contact_upsert(store: Any) -> None:
     seg = store.create_segment(city("Warszawa"))
     store.add_contacts([Contact(id="c1", city="Kraków", created_at=T0 - DAY)])

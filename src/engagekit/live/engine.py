@@ -20,7 +20,7 @@ evaluation of one contact. Nothing rescans the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from heapq import heapify, heappop, heappush
 from typing import Any
@@ -81,6 +81,7 @@ class LiveEngine:
         self._late: set[tuple[int, str]] = set()
         self._instant = -1  # the instant of the latest log rows, and those rows by (segment, contact)
         self._at_instant: dict[tuple[str, str], LogRow] = {}
+        self._marked: dict[str, tuple[int, int]] = {}  # what _set_generated last saved: (at, count)
 
         # compile first, so that one pass over the history fills every matcher's columns
         compiler = Compiler(self._matchers)
@@ -214,7 +215,7 @@ class LiveEngine:
             raise InvalidInstant(
                 f"to: {from_micros(target).isoformat()} is before the engine's instant "
                 f"{self.now.isoformat()}; the engine never goes back")
-        self.sync_segments()
+        self._sync()
         self._run(target)
         self._now = target
         self._flush()
@@ -223,7 +224,11 @@ class LiveEngine:
     def sync_segments(self) -> None:
         """Catch up with the store's segments: new and re-activated ones start silently at
         ``engine.now``; a changed filter is rebuilt and the difference logged at ``engine.now``;
-        deleted or deactivated ones stop being tracked."""
+        deleted or deactivated ones stop being tracked. The saved member counts follow."""
+        self._sync()
+        self._mark_generated(changed_only=True)
+
+    def _sync(self) -> None:
         wanted: dict[str, Segment] = {s.id: s for s in self.store.segments() if s.active}
         for segment_id in list(self._segment_slot):
             if segment_id not in wanted:
@@ -320,6 +325,7 @@ class LiveEngine:
 
     def _untrack(self, segment_id: str) -> None:
         index = self._segment_slot.pop(segment_id)
+        self._marked.pop(segment_id, None)
         slot = self._slots[index]
         if slot is not None:
             self._drop_slot(slot)
@@ -364,6 +370,9 @@ class LiveEngine:
             for cid in {cid for _, cid in late}:
                 self._reschedule(states[cid], cid)
         self._flush()
+        # records at or before engine.now change membership at engine.now: the saved count must follow,
+        # or it would claim a count at last_generated_at that store.count() there contradicts
+        self._mark_generated(changed_only=True)
 
     def _reschedule(self, st: ContactState, cid: str) -> None:
         nxt = min(st.due, default=NEVER)
@@ -436,12 +445,22 @@ class LiveEngine:
             rows, self._pending_log = self._pending_log, []
             self.store._append_log(rows)
 
-    def _mark_generated(self) -> None:
-        updates: Sequence[tuple[str, int, int]] = [
-            (segment_id, self._now, len(slot.members[0]))
-            for segment_id, index in self._segment_slot.items()
-            if (slot := self._slots[index]) is not None]
-        self.store._set_generated(updates)
+    def _mark_generated(self, *, changed_only: bool = False) -> None:
+        """Save ``(engine.now, member count)`` of every tracked segment; with ``changed_only``, only
+        those that differ from what this engine saved last (records arriving one call at a time
+        must not cost a write per segment each)."""
+        now, marked = self._now, self._marked
+        updates: list[tuple[str, int, int]] = []
+        for segment_id, index in self._segment_slot.items():
+            slot = self._slots[index]
+            if slot is None:
+                continue
+            mark = (now, len(slot.members[0]))
+            if not changed_only or marked.get(segment_id) != mark:
+                marked[segment_id] = mark
+                updates.append((segment_id, *mark))
+        if updates or not changed_only:
+            self.store._set_generated(updates)
 
 
 _EPOCH = from_micros(0)
