@@ -261,6 +261,36 @@ def test_segment_show_table_and_json(logged):
     assert json.loads(json.dumps(data["filter"])) == json.loads(fields["filter"])  # same filter both ways
 
 
+def test_segment_show_and_list_count_members_at_the_instant_asked(logged):
+    """member_count is the segment's members at --at (default: now), as ``segment members`` lists them.
+
+    On July 15 c1's order (June 10) has left the 30-day window and c2's late order (June 20) is in
+    it: one member, although the live engine had saved 0 before c2's order arrived."""
+    import json
+
+    july = "2026-07-15T00:00:00+00:00"
+    members = logged("segment", "members", "seg-1", "--at", july, "--json")
+    assert json.loads(members.stdout) == ["c2"]
+    shown = logged("segment", "show", "seg-1", "--at", july, "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert (data["member_count"], data["member_count_at"]) == (1, july)
+    assert data["last_generated_at"] == july
+    table = logged("segment", "show", "seg-1", "--at", "2026-06-15T00:00:00+00:00")
+    fields = dict(line.split(None, 1) for line in table.stdout.splitlines())
+    assert fields["member_count"] == "1"  # c1 alone, before anything was late
+    # without --at: now, long after both orders left the window, as segment members says
+    now = json.loads(logged("segment", "show", "seg-1", "--json").stdout)
+    assert now["member_count"] == 0
+    assert json.loads(logged("segment", "members", "seg-1", "--json").stdout) == []
+    listed = logged("segment", "list", "--at", july, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(s["id"], s["member_count"]) for s in json.loads(listed.stdout)] == [("seg-1", 1)]
+    table = logged("segment", "list", "--at", july)
+    row = next(line.split() for line in table.stdout.splitlines() if line.split()[:1] == ["seg-1"])
+    assert row[:5] == ["seg-1", "recent", "buyers", "yes", "1"]
+
+
 def test_segment_log_table_json_and_bounds(logged):
     import json
 

@@ -196,9 +196,12 @@ def _add_segment(commands: Subparsers, on_store: _Parser) -> None:
     create.add_argument("filter", metavar="FILTER")
     create.add_argument("--name", default=None, metavar="N", help="the name (default: the filter's description)")
     create.set_defaults(handler=run_segment_create)
-    verbs.add_parser("list", parents=[on_store], help="every saved segment").set_defaults(handler=run_segment_list)
-    show = verbs.add_parser("show", parents=[on_store], help="one saved segment")
+    listing = verbs.add_parser("list", parents=[on_store], help="every saved segment, members counted at --at")
+    _add_at(listing)
+    listing.set_defaults(handler=run_segment_list)
+    show = verbs.add_parser("show", parents=[on_store], help="one saved segment, members counted at --at")
     show.add_argument("segment_id", metavar="ID")
+    _add_at(show)
     show.set_defaults(handler=run_segment_show)
     members = verbs.add_parser("members", parents=[on_store], help="a segment's member ids")
     members.add_argument("segment_id", metavar="ID")
@@ -456,32 +459,39 @@ def run_dashboard(args: argparse.Namespace, store: StoreBase, out: TextIO) -> in
 def run_segment_create(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
     segment = store.create_segment(_read_filter(args.filter), name=args.name)
     if args.json:
-        _print_json(_segment_dict(segment), out)
+        _print_json(_segment_dict(segment, store, None), out)
     else:
         print(f"{segment.id}  {segment.name}", file=out)
     return 0
 
 
-def _segment_dict(segment: Any) -> dict[str, Any]:
+def _segment_dict(segment: Any, store: StoreBase, at: datetime | None) -> dict[str, Any]:
+    """A segment as shown; ``member_count`` is its members at ``at`` (default: the store's clock), as
+    ``segment members`` lists them, never the count a live engine last saved (stale once time moves)."""
+    from .filters import in_segment
+
+    moment = store._at(at)
     return {"id": segment.id, "name": segment.name, "active": segment.active,
             "filter": json.loads(segment.filter.to_json()), "description": segment.filter.describe(),
             "created_at": _when(segment.created_at), "updated_at": _when(segment.updated_at),
-            "last_generated_at": _when(segment.last_generated_at), "member_count": segment.member_count}
+            "last_generated_at": _when(segment.last_generated_at),
+            "member_count": store.count(in_segment(segment.id), at=moment), "member_count_at": _when(moment)}
 
 
 def run_segment_list(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
-    segments = store.segments()
+    at = store._at(args.at)  # one instant for every row
+    rows = [_segment_dict(s, store, at) for s in store.segments()]
     if args.json:
-        _print_json([_segment_dict(s) for s in segments], out)
+        _print_json(rows, out)
     else:
         _table(["id", "name", "active", "members", "filter"],
-               [[s.id, s.name, "yes" if s.active else "no", s.member_count, s.filter.describe()] for s in segments],
-               out, left=3)
+               [[r["id"], r["name"], "yes" if r["active"] else "no", r["member_count"], r["description"]]
+                for r in rows], out, left=3)
     return 0
 
 
 def run_segment_show(args: argparse.Namespace, store: StoreBase, out: TextIO) -> int:
-    data = _segment_dict(store.segment(args.segment_id))
+    data = _segment_dict(store.segment(args.segment_id), store, args.at)
     if args.json:
         _print_json(data, out)
     else:

@@ -20,7 +20,9 @@ class Segment:
     """A saved, named filter. Its members at any instant are the filter's result at that instant.
 
     ``last_generated_at`` and ``member_count`` are set by a :class:`~engagekit.LiveEngine` each time
-    it brings the segment's membership up to date (``None`` until one has).
+    it brings the segment's membership up to date (``None`` until one has): the engine's instant and
+    the members there, saved again whenever a record or an edit given to the engine changes them.
+    A snapshot: the members at any instant are ``store.count(in_segment(id), at=…)``.
 
     >>> from engagekit import MemoryStore, ordered, last
     >>> from engagekit.time import instant
