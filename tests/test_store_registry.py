@@ -10,7 +10,7 @@ from tests.stores import STORE_KINDS, StoreFactory, StoreKind, unavailable
 
 
 def test_every_store_is_registered() -> None:
-    assert [kind.name for kind in STORE_KINDS] == ["memory", "sqlite", "duckdb", "postgres"]
+    assert [kind.name for kind in STORE_KINDS] == ["memory", "sqlite", "duckdb", "postgres", "spark"]
 
 
 def test_unavailable_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
