@@ -8,11 +8,12 @@ keeps its verdict and the evidence that decided it. It asks the store only throu
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from .stores.base import StoreBase
 
 __all__ = ["Explanation", "Preview", "explain", "preview"]
+
+_T = TypeVar("_T")
 
 MAX_MATCHES = 5
 MAX_EXAMPLES = 10
@@ -256,9 +259,14 @@ def explain(store: StoreBase, flt: Filter, contact_id: str, at: datetime) -> Exp
     return flt.accept(_Explainer(store, contact, at))
 
 
-def preview(now: frozenset[str], saved: frozenset[str]) -> Preview:
-    """Counts and examples of SPEC §9 from the members of the new and the saved filter."""
+def preview(now: AbstractSet[_T], saved: AbstractSet[_T], id_of: Callable[[_T], str] = str) -> Preview:
+    """Counts and examples of SPEC §9 from the members of the new and the saved filter.
+
+    Members may be ids or any store-internal keys (the memory store's slots) that ``id_of`` names:
+    only the examples are turned into ids, not every member.
+    """
     sets = {"entering": now - saved, "leaving": saved - now, "staying": now & saved}
     return Preview(count=len(now), entering=len(sets["entering"]), leaving=len(sets["leaving"]),
                    staying=len(sets["staying"]),
-                   examples={name: tuple(heapq.nsmallest(MAX_EXAMPLES, ids)) for name, ids in sets.items()})
+                   examples={name: tuple(heapq.nsmallest(MAX_EXAMPLES, map(id_of, keys)))
+                             for name, keys in sets.items()})

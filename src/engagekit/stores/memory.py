@@ -32,6 +32,7 @@ from typing import Any
 
 from engagekit.campaigns import CAMPAIGN_ROW_TYPES, CampaignTotals, totals_from_rows
 from engagekit.errors import UnsupportedFilter
+from engagekit.explain import Preview, preview
 from engagekit.filters import (
     DEFAULT_TIMEFRAME,
     STATUS_VALUES,
@@ -514,6 +515,14 @@ class MemoryStore(StoreBase):
         slots, _ = self._evaluate(flt, at)
         ids = self._slot_id
         return frozenset([ids[s] for s in slots])
+
+    def preview(self, filter: Filter, *, against: str | Filter, at: Instant | None = None) -> Preview:
+        """SPEC §9 on slot sets, both filters in one plan (shared parts computed once); only the
+        examples become ids."""
+        moment = self._at(at)
+        new, saved = self.resolve(filter), self.resolve(self._segment_or_filter(against, "against"))
+        plan = _Plan(self, moment)
+        return preview(plan.run(new) & plan.existing, plan.run(saved) & plan.existing, self._slot_id.__getitem__)
 
     def _count(self, flt: Filter, at: datetime) -> int:
         cached = self._prefetched.get(("count", flt, at))
