@@ -48,7 +48,7 @@ from engagekit.filters import (
 from engagekit.filters import _And as _AndNode
 from engagekit.model import BLOCKING_TYPES, ENGAGEMENT_TYPES
 from engagekit.money import exponent
-from engagekit.time import EVER, Span, Window, to_micros
+from engagekit.time import BEFORE_ALL, EVER, Span, Window, to_micros
 
 from .schema import TABLES, as_float
 
@@ -506,7 +506,9 @@ class Compiler(Visitor[exp.Expr]):
         return self.semi(self.q.event_rows(BLOCKING_TYPES, Span(None, self.at_us + 1)))
 
     def active_expr(self, timeframe: timedelta) -> exp.Expr:
-        span = Span(to_micros(self.at - timeframe) + 1, self.at_us + 1)
+        # in integers: a timeframe reaching before year 1 counts from the beginning of time
+        start = max(self.at_us - timeframe // timedelta(microseconds=1), BEFORE_ALL)
+        span = Span(start + 1, self.at_us + 1)
         return self.semi(self.q.event_rows(ENGAGEMENT_TYPES, span))
 
     def state_expr(self, state: str, timeframe: timedelta) -> exp.Expr:
