@@ -4,6 +4,7 @@
     python benchmarks/import_throughput.py --sizes 200000,20000000 --stores sqlite --formats csv
     python benchmarks/import_throughput.py --sizes 100000,300000,1000000 --formats csv   # is memory flat?
     python benchmarks/import_throughput.py --large --stores sqlite --formats csv --no-baseline  # 20M (long)
+    python benchmarks/import_throughput.py --sizes 20000000 --dir /big/disk --keep ...   # generate once, reuse
 
 Each import runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its own: an
 import streams in chunks, so the peak must not grow with the file's size — the summary prints each
@@ -11,7 +12,9 @@ store's peak per size and the ratio of the largest to the smallest (1.00 = flat)
 a 20M-event CSV import under 1 GiB. Files are generated row by row straight to disk (``--dir``; a
 20M-event CSV is about 2.5 GB), never in memory. The baseline is the same import into a store that
 keeps nothing (reading, mapping and validating only); the ratio shows what storing costs on top.
-``cpu s`` is the worker's CPU time (start-up included), so ``ev/cpu s`` holds up on a busy machine
+With ``--keep`` the generated files stay in ``--dir`` (as ``events-SIZE.FORMAT``) and a later run
+reuses them instead of generating them again (a file is written under ``.partial`` and renamed when
+complete, so a generation cut short is never reused). ``cpu s`` is the worker's CPU time (start-up included), so ``ev/cpu s`` holds up on a busy machine
 where wall-clock events/s also measure the neighbours.
 """
 
@@ -101,7 +104,8 @@ def worker(kind: str, source: str, chunk_size: int) -> None:
     """One import in this process; prints a JSON line with the figures."""
     from engagekit.io import import_events
 
-    with tempfile.TemporaryDirectory() as folder:
+    # the store goes next to the source file: a 20M-event store is several GB, more than /tmp may hold
+    with tempfile.TemporaryDirectory(dir=Path(source).parent) as folder:
         store = make_store(kind, Path(folder))
         start = time.perf_counter()
         report = import_events(store, source, chunk_size=chunk_size)
@@ -133,6 +137,8 @@ def main() -> None:
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--chunk-size", type=int, default=10_000)
     parser.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the generated files in --dir and reuse them when they are already there")
     parser.add_argument("--no-baseline", action="store_true", help="skip the store that keeps nothing")
     parser.add_argument("--worker", nargs=2, metavar=("STORE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -142,17 +148,25 @@ def main() -> None:
     sizes = [200_000, 20_000_000] if args.large else [int(s) for s in args.sizes.split(",")]
     stores = [*([] if args.no_baseline else ["null"]), *args.stores.split(",")]
     formats = args.formats.split(",")
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+    if args.keep and not args.dir:
+        parser.error("--keep needs --dir (where the files are kept)")
+    with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+        folder = args.dir if args.keep else scratch
         print(f"{'format':8} {'store':7} {'events':>11} {'seconds':>9} {'events/s':>10} {'vs null':>8} "
               f"{'cpu s':>8} {'ev/cpu s':>9} {'peak MiB':>9}")
         peaks: dict[tuple[str, str], list[float]] = {}
         for fmt in formats:
             for size in sizes:
                 source = Path(folder) / f"events-{size}.{fmt}"
-                started = time.perf_counter()
-                (write_csv if fmt == "csv" else write_parquet)(source, size)
-                print(f"# {source.name}: {source.stat().st_size / 2**20:,.0f} MiB written in "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                if args.keep and source.exists():
+                    print(f"# {source.name}: {source.stat().st_size / 2**20:,.0f} MiB, reused", flush=True)
+                else:
+                    started = time.perf_counter()
+                    partial = source.with_name(source.name + ".partial")
+                    (write_csv if fmt == "csv" else write_parquet)(partial, size)
+                    partial.rename(source)
+                    print(f"# {source.name}: {source.stat().st_size / 2**20:,.0f} MiB written in "
+                          f"{time.perf_counter() - started:.0f} s", flush=True)
                 baseline = None
                 for kind in stores:
                     result = run(kind, source, args.chunk_size)
@@ -167,7 +181,8 @@ def main() -> None:
                           f"{ratio} {result['cpu']:>8.1f} {result['added'] / result['cpu']:>9,.0f} "
                           f"{result['peak_mib']:>9.0f}", flush=True)
                     peaks.setdefault((fmt, kind), []).append(result["peak_mib"])
-                os.unlink(source)
+                if not args.keep:
+                    os.unlink(source)
         if len(sizes) > 1:
             print(f"\npeak RSS in MiB per size; ratio {sizes[-1]:,} vs {sizes[0]:,} events (1.00 = flat):")
             print(f"  {'format':8} {'store':7} " + " ".join(f"{size:>11,}" for size in sizes) + "   ratio")
