@@ -7,7 +7,7 @@ for PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,13 +49,12 @@ class SQLStore(CampaignSQL, StoreBase):
     _db: Database
     _schema: str | None = None
     _prefetched: dict[Hashable, Any]
+    # the last dashboard grid: (timeframe, at, before), the database's change token, the rows
+    _grid_cache: tuple[tuple[timedelta, datetime, datetime], object, list[tuple[Any, ...]]] | None = None
 
     @property
     def dialect(self) -> str:
         return self._db.dialect
-
-    def _init_prefetch(self) -> None:
-        self._prefetched = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -198,7 +197,7 @@ class SQLStore(CampaignSQL, StoreBase):
         for the same instants while the database's change token says nothing was written."""
         key = (timeframe, at, before)
         token = self._db.change_token()
-        cached = getattr(self, "_grid_cache", None)
+        cached = self._grid_cache
         if token is not None and cached is not None and cached[0] == key and cached[1] == token:
             rows: list[tuple[Any, ...]] = cached[2]
             return rows
@@ -215,19 +214,7 @@ class SQLStore(CampaignSQL, StoreBase):
                                  None if isinstance(in_view, _Everyone) else in_view.values)
         select, q = compiler.dashboard_select(in_view, timeframe, at, before, currency=self.currency,
                                               engaged_timeframe=ENGAGEMENT_RATE_TIMEFRAME)
-        flows: dict[tuple[str, str], int] = {}
-        sums: dict[str, list[int]] = {s: [0] * 7 for s in _STATES}
-        for sb, sn, contacts, *rest in self._run(select, q):
-            flows[(sb, sn)] = flows.get((sb, sn), 0) + int(contacts)
-            if sn in sums:
-                acc = sums[sn]
-                for i, value in enumerate((contacts, *rest)):
-                    acc[i] += int(value or 0)
-        groups = {}
-        for state, (contacts, eng, customers, orders, revenue, span, gaps) in sums.items():
-            groups[state] = (OrderTotals(contacts=contacts, customers=customers, orders=orders,
-                                         revenue_minor=revenue, tbo_span=span, tbo_gaps=gaps), eng)
-        return flows, groups
+        return _fold((sb, sn, values) for sb, sn, *values in self._run(select, q))
 
     def engagement(self, *, at: Instant | None = None, timeframe: timedelta = DEFAULT_TIMEFRAME,
                    view: str = "subscribed+unknown") -> Dashboard:
@@ -310,18 +297,29 @@ class SQLStore(CampaignSQL, StoreBase):
 def _view_of_grid(grid: list[tuple[Any, ...]], statuses: frozenset[str] | None,
                   ) -> tuple[dict[tuple[str, str], int], dict[str, tuple[OrderTotals, int]]]:
     """Flows and per-state totals of the view ``statuses`` (``None``: every contact) from the grid."""
+
+    def transitions() -> Iterator[tuple[str, str, Sequence[Any]]]:
+        for existed, status_before, status_now, state_before, state_now, *values in grid:
+            if not int(existed):
+                frm = "absent"
+            else:
+                frm = state_before if statuses is None or status_before in statuses else "outside"
+            yield frm, state_now if statuses is None or status_now in statuses else "outside", values
+
+    return _fold(transitions())
+
+
+def _fold(transitions: Iterable[tuple[str, str, Sequence[Any]]],
+          ) -> tuple[dict[tuple[str, str], int], dict[str, tuple[OrderTotals, int]]]:
+    """Flows and per-state totals from ``(from, to, (contacts, engaged, customers, orders, revenue,
+    span, gaps))`` rows; several rows may share a transition (they are added up)."""
     flows: dict[tuple[str, str], int] = {}
     sums: dict[str, list[int]] = {s: [0] * 7 for s in _STATES}
-    for existed, status_before, status_now, state_before, state_now, contacts, *rest in grid:
-        if not int(existed):
-            frm = "absent"
-        else:
-            frm = state_before if statuses is None or status_before in statuses else "outside"
-        to = state_now if statuses is None or status_now in statuses else "outside"
-        flows[(frm, to)] = flows.get((frm, to), 0) + int(contacts)
+    for frm, to, values in transitions:
+        flows[(frm, to)] = flows.get((frm, to), 0) + int(values[0])
         if to in sums:
             acc = sums[to]
-            for i, value in enumerate((contacts, *rest)):
+            for i, value in enumerate(values):
                 acc[i] += int(value or 0)
     groups = {}
     for state, (contacts, eng, customers, orders, revenue, span, gaps) in sums.items():
