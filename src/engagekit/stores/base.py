@@ -196,8 +196,14 @@ class StoreBase(CampaignResultsMixin, SegmentsMixin, abc.ABC):  # SegmentsMixin:
         timeframe = as_timedelta(timeframe, field="timeframe")
         in_view = view_filter(view)
         moment = self._at(at)
-        before = moment - DASHBOARD_LOOKBACK
-        flows = {pair: n for pair, n in self._flows(in_view, timeframe, moment, before).items() if n}
+        before = lookback(moment)
+        if before is None:  # 30 days before `at` precede the calendar: nobody existed then
+            flows: dict[tuple[str, str], int] = {}
+            for (_, to), n in self._flows(in_view, timeframe, moment, moment).items():
+                if n and to != "absent":
+                    flows[("absent", to)] = flows.get(("absent", to), 0) + n
+        else:
+            flows = {pair: n for pair, n in self._flows(in_view, timeframe, moment, before).items() if n}
         counts = {s: sum(n for (_, to), n in flows.items() if to == s) for s in STATES}
         counts_before = {s: sum(n for (frm, _), n in flows.items() if frm == s) for s in STATES}
         total = sum(counts.values())
@@ -340,6 +346,14 @@ class StoreBase(CampaignResultsMixin, SegmentsMixin, abc.ABC):  # SegmentsMixin:
     @abc.abstractmethod
     def _value_rows(self, field: str, flt: Filter, at: datetime) -> ValueRows:
         """Spellings, groups and the undefined count of SPEC §8 among the filter's members."""
+
+
+def lookback(at: datetime) -> datetime | None:
+    """The instant the dashboard compares ``at`` with (:data:`DASHBOARD_LOOKBACK` earlier), or ``None``
+    when that precedes 0001-01-01, the first instant there is (then every contact counts as absent)."""
+    if at - datetime.min.replace(tzinfo=at.tzinfo) < DASHBOARD_LOOKBACK:
+        return None
+    return at - DASHBOARD_LOOKBACK
 
 
 def _classes(timeframe: timedelta) -> dict[str, Filter]:

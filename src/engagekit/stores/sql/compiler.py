@@ -67,6 +67,12 @@ def _parse(template: str) -> exp.Expr:
     return tree.copy()
 
 
+def _start_us(at_us: int, timeframe: timedelta) -> int:
+    """``at - timeframe`` in microseconds, in integers: a timeframe reaching before year 1 counts
+    from the beginning of time (a datetime would overflow)."""
+    return max(at_us - timeframe // timedelta(microseconds=1), BEFORE_ALL)
+
+
 def _sorted(values: Iterable[Any]) -> list[Any]:
     return sorted(values, key=lambda v: (type(v).__name__, v))
 
@@ -506,9 +512,7 @@ class Compiler(Visitor[exp.Expr]):
         return self.semi(self.q.event_rows(BLOCKING_TYPES, Span(None, self.at_us + 1)))
 
     def active_expr(self, timeframe: timedelta) -> exp.Expr:
-        # in integers: a timeframe reaching before year 1 counts from the beginning of time
-        start = max(self.at_us - timeframe // timedelta(microseconds=1), BEFORE_ALL)
-        span = Span(start + 1, self.at_us + 1)
+        span = Span(_start_us(self.at_us, timeframe) + 1, self.at_us + 1)
         return self.semi(self.q.event_rows(ENGAGEMENT_TYPES, span))
 
     def state_expr(self, state: str, timeframe: timedelta) -> exp.Expr:
@@ -759,9 +763,10 @@ def dashboard_grid_select(timeframe: timedelta, at: datetime, before: datetime, 
     conditional aggregates, then joined: the query one writes by hand for a dashboard.
     """
     q = Query()
-    hi_n, hi_b = to_micros(at) + 1, to_micros(before) + 1
-    lo_n, lo_b = to_micros(at - timeframe) + 1, to_micros(before - timeframe) + 1
-    lo_30 = to_micros(at - engaged_timeframe) + 1
+    at_us, before_us = to_micros(at), to_micros(before)
+    hi_n, hi_b = at_us + 1, before_us + 1
+    lo_n, lo_b = _start_us(at_us, timeframe) + 1, _start_us(before_us, timeframe) + 1
+    lo_30 = _start_us(at_us, engaged_timeframe) + 1
     status = (
         "CASE WHEN sk.u_{w} IS NOT NULL AND (sk.s_{w} IS NULL OR sk.u_{w} >= sk.s_{w}) THEN 'unsubscribed' "
         "WHEN sk.s_{w} IS NOT NULL THEN 'subscribed' ELSE c.status END")
@@ -831,13 +836,42 @@ def value_rows_select(field: str, flt: Filter, at: datetime, currency: str) -> t
 # --- one contact (explain) -----------------------------------------------------------------------
 
 
+CONTACT_KEYED = frozenset(("events", "items", "item_categories", "contact_tags", "contact_attributes"))
+"""Tables with a ``contact_id`` column, each indexed on it first (schema ``INDEXES``, ``PG_INDEXES``)."""
+
+
 def one_contact(flt: Filter, contact_id: str, at: datetime, currency: str) -> tuple[exp.Select, Query]:
-    """``SELECT <holds>`` for one contact (no row when it does not exist at ``at``)."""
+    """``SELECT <holds>`` for one contact (no row when it does not exist at ``at``).
+
+    Every derived table reads only that contact's rows: a ``contact_id = :cid`` is added for each
+    contact-keyed table it scans (see :func:`_only_contact`).
+    """
     q = Query()
     predicate = flt.accept(Compiler(q, at, currency, top=False))  # a projection, not a WHERE
     holds = exp.Case(ifs=[exp.If(this=predicate, true=num(1))], default=num(0))
     where = and_(exp.EQ(this=col("c", "id"), expression=q.value(contact_id)), exists_at(q, at))
-    return q.from_contacts(holds).where(where, copy=False), q
+    return _only_contact(q.from_contacts(holds).where(where, copy=False), q, contact_id), q
+
+
+def _only_contact(select: exp.Select, q: Query, contact_id: str) -> exp.Select:
+    """Restrict every subquery of ``select`` to the rows of one contact.
+
+    The derived tables are joined on ``contact_id = c.id`` with ``c.id = :cid``, so rows of other
+    contacts never reach the result; but SQLite materialises a grouped derived table before the join
+    (it cannot push ``c.id`` into it), and would aggregate every contact's rows for one answer. With
+    ``contact_id = :cid`` inside, each is an index search on the contact's rows in every dialect.
+    Rows of one event share its contact, so a join of items and categories restricts both tables.
+    """
+    for sub in list(select.find_all(exp.Select)):
+        if sub is select:
+            continue
+        sources = [sub.args.get("from_") or sub.args.get("from"), *(sub.args.get("joins") or [])]
+        for source in sources:
+            table = source.this if source is not None else None
+            if isinstance(table, exp.Table) and table.name in CONTACT_KEYED:
+                key = col(table.alias, "contact_id") if table.alias else exp.column("contact_id")
+                sub.where(exp.EQ(this=key, expression=q.value(contact_id)), append=True, copy=False)
+    return select
 
 
 def matching_events_select(leaf: _Count, contact_id: str, span: Span) -> tuple[exp.Expr, Query]:
@@ -849,14 +883,15 @@ def matching_events_select(leaf: _Count, contact_id: str, span: Span) -> tuple[e
     extra, values = "", {}
     categories = leaf.category_keys
     if leaf.products is not None or categories is not None:
-        conditions = ["i.contact_id = :cid"]
+        # the contact and type on every table: each is searched through its (contact_id, type, …) index
+        conditions = ["i.contact_id = :cid", f"i.type = '{event_type}'"]
         join = ""
         if leaf.products is not None:
             conditions.append("i.product_id IN (:products)")
             values["products"] = leaf.products
         if categories is not None:
             join = " JOIN item_categories AS ic ON ic.event_id = i.event_id AND ic.item_no = i.item_no"
-            conditions.append("ic.cat_key IN (:categories)")
+            conditions.extend(("ic.contact_id = :cid", f"ic.type = '{event_type}'", "ic.cat_key IN (:categories)"))
             values["categories"] = categories
         extra = f" AND e.id IN (SELECT i.event_id FROM items AS i{join} WHERE {' AND '.join(conditions)})"
     elif leaf.campaigns is not None:

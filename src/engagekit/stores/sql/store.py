@@ -19,11 +19,11 @@ from engagekit.metrics import Metrics, OrderTotals
 from engagekit.model import Contact, Event
 from engagekit.reports import Dashboard
 from engagekit.stores.base import (
-    DASHBOARD_LOOKBACK,
     ENGAGEMENT_RATE_TIMEFRAME,
     StoreBase,
     ValueRows,
     _classes,
+    lookback,
 )
 from engagekit.stores.campaign_sql import CampaignSQL
 from engagekit.time import EVER, Instant, Span, Window, as_timedelta
@@ -222,7 +222,8 @@ class SQLStore(CampaignSQL, StoreBase):
         timeframe = as_timedelta(timeframe, field="timeframe")
         in_view = view_filter(view)
         moment = self._at(at)
-        before = moment - DASHBOARD_LOOKBACK
+        # before the calendar's first month the base asks for flows against `at` itself (base.lookback)
+        before = lookback(moment) or moment
         flows, groups = self._dashboard_rows(in_view, timeframe, moment, before)
         prefetched: dict[Hashable, Any] = {("flows", in_view, timeframe, moment, before): flows}
         classes = _classes(timeframe)
