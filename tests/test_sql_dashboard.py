@@ -34,7 +34,7 @@ LATER = [  # each changes some view's answer at NOW
 ]
 
 
-@pytest.fixture(params=["sqlite", "duckdb", "postgres"])
+@pytest.fixture(params=["sqlite", "duckdb", "postgres", "spark"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     result = Opener(request.param, tmp_path)
     try:
@@ -107,3 +107,28 @@ def test_a_callers_duckdb_connection_is_never_trusted(tmp_path: Path) -> None:
     conn.execute("DELETE FROM events WHERE id = 'e1'")  # behind the store's back
     same(dashboards(store), expected(CONTACTS, EVENTS[1:]))
     conn.close()
+
+
+def test_four_views_read_the_events_once_while_nothing_is_written(opener: Opener) -> None:
+    store = opener.open()
+    try:
+        store.add_contacts(CONTACTS)
+        store.add_events(EVENTS)
+        reads: list[str] = []
+        execute = store._db.execute
+
+        def counted(sql: str, params: Any = ()) -> Any:
+            if "events" in sql:  # the grid reads events; a change-token query does not
+                reads.append(sql)
+            return execute(sql, params)
+
+        store._db.execute = counted
+        same(dashboards(store), expected(CONTACTS, EVENTS))
+        assert len(reads) == 1
+        store._db.execute = execute
+        store.add_events(LATER[:1])
+        store._db.execute = counted
+        same(dashboards(store), expected(CONTACTS, EVENTS + LATER[:1]))
+        assert len(reads) == 2  # the write made the next dashboard compute its grid again, once
+    finally:
+        store.close()

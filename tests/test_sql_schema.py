@@ -73,11 +73,20 @@ class Opener:
             from engagekit.stores.sql.duckdb import DuckDBStore
 
             return DuckDBStore(self.path, currency=currency)
+        if self.kind == "spark":
+            from engagekit.stores.spark import SparkStore
+            from tests.stores import spark_session
+
+            return SparkStore(spark_session(), database=self.schema, currency=currency)
         from engagekit.stores.sql.postgres import PostgresStore
 
         return PostgresStore(_pg_dsn(), currency=currency, schema=self.schema)
 
     def cleanup(self) -> None:
+        if self.kind == "spark":
+            from tests.stores import spark_session
+
+            spark_session().sql(f"DROP DATABASE IF EXISTS {self.schema} CASCADE")
         if self.kind == "postgres" and os.environ.get(PG_DSN_ENV):
             import psycopg
 

@@ -172,6 +172,18 @@ class SparkDatabase(Database):
     def has_table(self, name: str) -> bool:
         return bool(self.spark.catalog.tableExists(f"{self.database}.{name}"))
 
+    def change_token(self) -> object | None:
+        """The data files of the store's contact and event tables.
+
+        A Parquet table changes only by gaining files (an append) or by having them replaced (an
+        overwrite), and a query reads the files this session lists for the table; so while the lists
+        stay the same, a dashboard grid computed earlier still holds (four views cost one statement).
+        Listing is driver-side metadata, no Spark job. Files written by another application are seen
+        after ``REFRESH TABLE``, by the queries and by this token alike.
+        """
+        return tuple(tuple(sorted(self.spark.table(self.table(name)).inputFiles()))
+                     for name in (*CONTACT_TABLES, *EVENT_TABLES))
+
     def close(self) -> None:
         """The session is the caller's: nothing to close."""
 
