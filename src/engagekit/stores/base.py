@@ -161,6 +161,15 @@ class StoreBase(CampaignResultsMixin, SegmentsMixin, abc.ABC):  # SegmentsMixin:
             self._store_events(new)
         return LoadReport(added=len(new), duplicates=duplicates + len(known), rejected=tuple(rejected))
 
+    def add_events_arrow(self, data: object, *, on_invalid: OnInvalid = "raise") -> LoadReport:
+        """Add events given as columns: a pyarrow Table, RecordBatchReader or Parquet path in the flat
+        event layout (:mod:`engagekit.stores.sql.arrow_ingest`). This generic form makes each row its
+        record and calls ``add_events``; DuckDBStore checks and copies the columns inside DuckDB.
+        """
+        from engagekit.stores.sql.arrow_ingest import event_records
+
+        return self.add_events(event_records(data), on_invalid=on_invalid)  # type: ignore[arg-type]
+
     def contact(self, contact_id: str) -> Contact | None:
         """The stored contact with this id, or ``None``."""
         return self._get_contact(contact_id)

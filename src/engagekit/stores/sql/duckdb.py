@@ -16,6 +16,8 @@ from typing import Any
 
 from engagekit.errors import StoreUnavailable
 from engagekit.model import Event
+from engagekit.reports import LoadReport
+from engagekit.stores.base import OnInvalid
 from engagekit.time import Clock
 
 from .db import Database, Params, TransactionDepth
@@ -133,6 +135,21 @@ class DuckDBStore(SQLStore):
     def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             self._db.load(table, rows)
+
+    def add_events_arrow(self, data: object, *, on_invalid: OnInvalid = "raise") -> LoadReport:
+        """Add events given as columns (a pyarrow Table, RecordBatchReader or Parquet path), checked
+        and copied inside DuckDB; the same report and stored rows as ``add_events`` of the same records
+        (:mod:`engagekit.stores.sql.arrow_ingest` defines the flat event layout).
+
+        >>> import pyarrow as pa
+        >>> with DuckDBStore(":memory:", currency="PLN") as store:
+        ...     store.add_events_arrow(pa.table({"id": ["e1"], "contact_id": ["c1"], "type": ["email_open"],
+        ...                                      "at": ["2026-01-01T10:00:00Z"], "campaign_id": ["k1"]})).added
+        1
+        """
+        from .arrow_ingest import load_arrow
+
+        return load_arrow(self, data, on_invalid=on_invalid)
 
     def _store_events(self, events: list[Event]) -> None:
         # column by column straight into Arrow: no row tuples to build and transpose
