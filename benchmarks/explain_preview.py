@@ -16,9 +16,15 @@ Every store's explanations (their text, both languages) and previews are reduced
 prints whether all stores agree and exits 1 if not. Each preview is also checked against the two
 counts (``count == count(new)``, ``staying + leaving == count(old)``).
 
+With ``--prepared DIR`` the shop is not generated: the SQL stores are filled with
+``SQLStore.load_tables`` from the Parquet tables in ``DIR/shop-SIZE-SEED.parquet.d`` (as
+``benchmarks/spark_dashboard.py`` prepares them, with ``now.txt``), and the contacts explained are
+drawn from that folder's ``contacts.parquet`` (file order, the generator's); **load s** is that fill.
+
     python benchmarks/explain_preview.py                                  # 10k; memory, sqlite, duckdb
     python benchmarks/explain_preview.py --sizes 10000 100000
     python benchmarks/explain_preview.py --sizes 1000000 --stores sqlite duckdb --pg postgresql://…/bench
+    python benchmarks/explain_preview.py --sizes 1000000 --stores sqlite --prepared /work/bench
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engagekit import aov, city, in_segment, last, opened, ordered, spent, tag, viewed
-from engagekit.demo import Shop, generate, load
+from engagekit.demo import generate, load
 
 CURRENCY = "PLN"
 PG_SCHEMA = "engagekit_bench_explain"
@@ -110,16 +117,41 @@ def close(store: Any) -> None:
         closer()
 
 
-def sample(shop: Shop, k: int, seed: int) -> list[str]:
-    ids = [c.id for c in shop.contacts]
+PREPARED_TABLES = ("contacts", "contact_tags", "contact_attributes", "events", "items", "item_categories")
+
+
+class Prepared:
+    """A shop prepared as Parquet tables (``shop-SIZE-SEED.parquet.d`` with ``now.txt``), not generated."""
+
+    def __init__(self, folder: Path, size: int, seed: int) -> None:
+        import pyarrow.parquet as pq
+
+        self.folder = folder / f"shop-{size}-{seed}.parquet.d"
+        stamp = self.folder / "now.txt"
+        if not stamp.exists():
+            raise SystemExit(f"--prepared: no {stamp} (the shop is not (yet) prepared)")
+        self.now = datetime.fromisoformat(stamp.read_text().strip())
+        self.ids = pq.read_table(self.folder / "contacts.parquet", columns=["id"])["id"].to_pylist()
+
+    def fill(self, store: Any) -> dict[str, int]:
+        counts: dict[str, int] = store.load_tables(
+            {table: str(self.folder / f"{table}.parquet") for table in PREPARED_TABLES})
+        return counts
+
+
+def sample(ids: list[str], k: int, seed: int) -> list[str]:
     return random.Random(seed * 101 + 9).sample(ids, min(k, len(ids)))
 
 
-def run_store(kind: str, shop: Shop, contacts: list[str], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+def run_store(kind: str, shop: Any, contacts: list[str], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     store = open_store(kind, folder, args.pg)
     try:
-        load_s, _ = timed(lambda: (load(store, shop, batch_size=args.batch),
-                                   getattr(store, "build_indexes", lambda: None)()))
+        if isinstance(shop, Prepared):
+            load_s, counts = timed(lambda: shop.fill(store))
+            print(f"  {kind}: load_tables {load_s:.1f} s, {counts}", flush=True)
+        else:
+            load_s, _ = timed(lambda: (load(store, shop, batch_size=args.batch),
+                                       getattr(store, "build_indexes", lambda: None)()))
         for segment_id, flt in ((SEGMENT, SEGMENT_FILTER), (NESTED, NESTED_FILTER)):
             store.create_segment(flt, id=segment_id)
         at = shop.now
@@ -176,14 +208,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=100_000, help="events per load batch")
     parser.add_argument("--dir", type=Path, default=None, help="where database files go (default: a temp dir)")
+    parser.add_argument("--prepared", type=Path, default=None, metavar="DIR",
+                        help="fill the SQL stores with load_tables from DIR/shop-SIZE-SEED.parquet.d "
+                             "(benchmarks/spark_dashboard.py prepares it) instead of generating and loading")
     args = parser.parse_args(argv)
     stores = args.stores or ["memory", "sqlite", "duckdb", *(["postgres"] if args.pg else [])]
+    if args.prepared is not None and "memory" in stores:
+        if args.stores:
+            parser.error("--prepared fills SQL stores only (load_tables); leave out memory")
+        stores.remove("memory")
 
     ok = True
     for size in args.sizes:
-        seconds, shop = timed(lambda n=size: generate(contacts=n, seed=args.seed))
-        contacts = sample(shop, args.contacts, args.seed)
-        print(f"\n== {size:,} contacts (shop generated in {seconds:.1f} s; now = {shop.now.isoformat()}); "
+        shop: Any
+        if args.prepared is not None:
+            seconds, shop = timed(lambda n=size: Prepared(args.prepared, n, args.seed))
+            ids, made = shop.ids, f"prepared in {shop.folder}"
+        else:
+            seconds, shop = timed(lambda n=size: generate(contacts=n, seed=args.seed))
+            ids, made = [c.id for c in shop.contacts], f"shop generated in {seconds:.1f} s"
+        contacts = sample(ids, args.contacts, args.seed)
+        print(f"\n== {size:,} contacts ({made}; now = {shop.now.isoformat()}); "
               f"explain: {len(EXPLAINED)} filters x {len(contacts)} contacts; preview: {len(PREVIEWED)} pairs, "
               f"best of {args.repeat}")
         rows = []
