@@ -7,6 +7,7 @@ the outcome (report, or the BatchRejected message and report) and every event ta
 
 from __future__ import annotations
 
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -165,6 +166,16 @@ def table_of(records: list[dict[str, Any]], layout: dict[str, Any]) -> Any:
     return pa.table(columns) if columns else pa.table({"id": pa.array([], pa.string())})
 
 
+def as_input(table: Any, form: str, folder: Path) -> Any:
+    """The table as add_events_arrow may be given it: itself, a RecordBatchReader of small batches, a Parquet file."""
+    if form == "reader":
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
+    if form == "parquet":
+        pq.write_table(table, folder / "events.parquet", row_group_size=4)
+        return folder / "events.parquet"
+    return table
+
+
 # --- comparing two stores ------------------------------------------------------------------------
 
 def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
@@ -191,10 +202,13 @@ def test_arrow_load_agrees_with_add_events(data: st.DataObject) -> None:
     batch = data.draw(st.lists(records(layout), min_size=1, max_size=12), label="records")
     earlier = data.draw(st.lists(records(layout), max_size=4), label="stored before")
     on_invalid = data.draw(st.sampled_from(["raise", "skip"]), label="on_invalid")
-    with DuckDBStore(":memory:", currency="PLN") as fast, DuckDBStore(":memory:", currency="PLN") as slow:
+    form = data.draw(st.sampled_from(["table", "reader", "parquet"]), label="given as")
+    with DuckDBStore(":memory:", currency="PLN") as fast, DuckDBStore(":memory:", currency="PLN") as slow, \
+            tempfile.TemporaryDirectory() as folder:
         for store in (fast, slow):
             store.add_events(earlier, on_invalid="skip")
-        got = outcome(lambda: fast.add_events_arrow(table_of(batch, layout), on_invalid=on_invalid))
+        given_as = as_input(table_of(batch, layout), form, Path(folder))
+        got = outcome(lambda: fast.add_events_arrow(given_as, on_invalid=on_invalid))
         want = outcome(lambda: slow.add_events(batch, on_invalid=on_invalid))
         assert got == want
         assert stored(fast) == stored(slow)

@@ -184,6 +184,9 @@ def _reader(data: object) -> Any:
                        f"got {type(data).__name__}")
 
 
+_NANOSECONDS = "at: an instant has nanoseconds; stores keep microseconds (round the column to microseconds first)"
+
+
 def _prepared(reader: Any, failures: list[InvalidEvent] | None = None) -> tuple[Any, Iterator[Any]]:
     """The reader's schema and batches with the row index added, and nanosecond instants in µs.
 
@@ -207,8 +210,7 @@ def _prepared(reader: Any, failures: list[InvalidEvent] | None = None) -> tuple[
                 try:
                     columns[position] = columns[position].cast(out_schema.field("at").type)
                 except pa.ArrowInvalid:
-                    failure = InvalidEvent("at: an instant has nanoseconds; stores keep microseconds "
-                                           "(round the column to microseconds first)")
+                    failure = InvalidEvent(_NANOSECONDS)
                     if failures is not None:
                         failures.append(failure)
                     raise failure from None
@@ -410,6 +412,33 @@ def _instant_micros(value: object) -> int | None:
         return None
 
 
+def _source(load: _Load, data: object, reader: Any, failures: list[InvalidEvent]) -> str:
+    """What the staging statement reads: the rows with their index in column ``_IDX``.
+
+    A Parquet file is read by DuckDB itself (in parallel, its row number as the index) unless its
+    instants are nanoseconds; a Table is registered whole; anything else streams batch by batch.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    at = reader.schema.field("at").type if "at" in reader.schema.names else pa.null()
+    nanoseconds = pa.types.is_timestamp(at) and at.unit == "ns"
+    if isinstance(data, (str, os.PathLike)) and not nanoseconds:
+        load.params["path"] = os.fspath(data)
+        return f"(SELECT *, file_row_number AS {_IDX} FROM read_parquet($path, file_row_number = true))"
+    if isinstance(data, pa.Table):
+        table: Any = data
+        if nanoseconds:
+            position = table.schema.get_field_index("at")
+            try:
+                table = table.set_column(position, "at", table.column("at").cast(pa.timestamp("us", tz=at.tz)))
+            except pa.ArrowInvalid:
+                raise InvalidEvent(_NANOSECONDS) from None
+        return load.register("source", table.append_column(_IDX, pa.array(np.arange(table.num_rows, dtype=np.int64))))
+    schema, batches = _prepared(reader, failures)
+    return load.register("source", pa.RecordBatchReader.from_batches(schema, batches))
+
+
 def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "raise") -> LoadReport:
     """Add the events of ``data`` (flat event layout) to a DuckDBStore; see the module docstring."""
     import pyarrow as pa
@@ -420,10 +449,9 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
     reader = _reader(data)
     shape = layout(reader.schema)
     failures: list[InvalidEvent] = []
-    schema, batches = _prepared(reader, failures)
     load = _Load(store, shape)
     try:
-        source = load.register("source", pa.RecordBatchReader.from_batches(schema, batches))
+        source = _source(load, data, reader, failures)
         items_type = ("STRUCT(product_id VARCHAR, categories VARCHAR[], quantity BIGINT, price VARCHAR)[]")
         columns = [_col(shape, c, {"categories": "VARCHAR[]", "items": items_type}.get(c, "VARCHAR"))
                    for c in COLUMNS]
