@@ -464,3 +464,29 @@ def test_campaign_keeps_segment(store: Any) -> None:
     store.add_campaign(Campaign("cmp", seg.id))
     engine = LiveEngine(store, start=T0)
     assert engine.members(seg.id) == frozenset()
+
+
+def test_forget_through_the_engine(store: Any) -> None:
+    """An erased contact leaves every segment and class at once, with no log entry and its old entries
+    erased; the saved count follows; the engine goes on, and the same id can come back as a new contact."""
+    seg = store.create_segment(ordered(within=last(days=30)))
+    store.add_contacts([Contact(id=c, created_at=T0 - 100 * DAY) for c in ("c1", "c2")])
+    store.add_events([_order("o2", "c2", T0 - 2 * DAY)])
+    engine = LiveEngine(store, start=T0)
+    engine.add_events([_order("o1", "c1", T0 + DAY), _order("o3", "c1", T0 + 5 * DAY)])
+    engine.advance(to=T0 + 2 * DAY)
+    assert _log(store, seg.id) == [("c1", "added", T0 + DAY, False)]
+    assert engine.members(seg.id) == {"c1", "c2"}
+    assert engine.forget("c1") is True
+    assert engine.members(seg.id) == frozenset({"c2"}) == store.members(seg.filter, at=engine.now)
+    assert "c1" not in engine.engagement("engaged")
+    assert _saved(store, seg.id) == (1, T0 + 2 * DAY)
+    assert _log(store, seg.id) == []
+    engine.advance(to=T0 + 40 * DAY)  # c1's due at T0 + 5 days is skipped; c2's order expires
+    assert engine.members(seg.id) == frozenset() == store.members(seg.filter, at=engine.now)
+    assert _log(store, seg.id) == [("c2", "removed", T0 + 28 * DAY, False)]
+    assert engine.forget("nobody") is False
+    engine.add_contacts([Contact(id="c1", created_at=T0 + 40 * DAY)])
+    engine.add_events([_order("o4", "c1", T0 + 41 * DAY)])
+    engine.advance(to=T0 + 42 * DAY)
+    assert engine.members(seg.id) == {"c1"} == store.members(seg.filter, at=engine.now)

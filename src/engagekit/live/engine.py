@@ -208,6 +208,25 @@ class LiveEngine:
         self._settle()
         return report
 
+    def forget(self, contact_id: str) -> bool:
+        """``store.forget`` (erase the contact, its events and its log entries) and drop the contact
+        from every tracked segment and engagement class at once. Nothing is logged for it: its
+        history is erased, not ended. The saved member counts follow. True when the store erased
+        something.
+
+        Erasing through ``store.forget`` while an engine runs leaves the engine counting the contact
+        until this call is made; erase through the engine instead.
+        """
+        erased: bool = self.store.forget(contact_id)
+        self._states.pop(contact_id, None)  # the heap may still name it: _run skips unknown ids
+        for slot in self._live_slots():
+            for members in slot.members:
+                members.discard(contact_id)
+        self._late = {(s, cid) for s, cid in self._late if cid != contact_id}
+        self._at_instant = {key: row for key, row in self._at_instant.items() if key[1] != contact_id}
+        self._mark_generated(changed_only=True)
+        return erased
+
     def advance(self, to: Instant) -> None:
         """Apply everything up to ``to`` in time order; ``engine.now`` becomes ``to``."""
         target = to_micros(instant(to, field="to"))
@@ -386,9 +405,9 @@ class LiveEngine:
         heap, states, slots, apply = self._heap, self._states, self._slots, self._apply
         while heap and heap[0][0] <= until:
             t, cid = heappop(heap)
-            st = states[cid]
-            if st.next != t:
-                continue  # superseded
+            st = states.get(cid)
+            if st is None or st.next != t:
+                continue  # superseded, or forgotten
             due = st.due
             nxt = NEVER
             for s, d in enumerate(due):
