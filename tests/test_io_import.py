@@ -280,30 +280,3 @@ def test_mapping_refuses_unknown_targets():
     with pytest.raises(MappingError, match="give group_by"):
         Mapping.events({"id": "id"}, items={"price": "p"})
     assert ENGAGEKIT_EVENTS.strict
-
-
-# --- bounded memory: the SQLite page cache during an import ---------------------------------------------
-
-def _cache_kib(store) -> int:
-    return int(store._db.execute("PRAGMA cache_size")[0][0])
-
-
-def test_sqlite_page_cache_is_small_during_an_import_and_restored_after(tmp_path):
-    from engagekit.io.bulk import IMPORT_CACHE_KIB
-    from engagekit.stores.sql.sqlite import SQLiteStore
-
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps({"id": f"e{i}", "contact_id": "c1", "type": "email_open",
-                                        "campaign_id": "k1", "at": "2026-06-01T10:00:00+00:00"}) + "\n" for i in range(5)))
-    store = SQLiteStore(tmp_path / "s.db", currency="PLN")
-    before = _cache_kib(store)
-    during: list[int] = []
-    report = import_events(store, path, chunk_size=2, on_chunk=lambda _: during.append(_cache_kib(store)))
-    assert report.added == 5
-    assert during == [-IMPORT_CACHE_KIB] * 3  # a negative cache_size counts KiB
-    assert before == -262144 and _cache_kib(store) == before
-    path.write_text('{"id": "e9", "contact_id": "c1", "type": "email_open", "at": "not an instant"}\n')
-    with pytest.raises(ImportRejected):
-        import_events(store, path)
-    assert _cache_kib(store) == before  # restored after a failed import too
-    store.close()

@@ -1,17 +1,10 @@
-"""What imports and exports need from a store beyond its protocol: bounded caches, contacts by the chunk.
+"""Contacts by the chunk: what an export needs from a store beyond its protocol.
 
-The store protocol answers one contact per call (``store.contact(id)``) and leaves each database's
-caches as its queries like them. A bulk load wants the opposite on both counts, so this module
-reaches into the SQL stores (the only place in ``engagekit.io`` that does) and falls back to the
-protocol for every other store:
-
-- :func:`bounded_caches`: while an import runs, SQLite's page cache is held to
-  :data:`IMPORT_CACHE_KIB`. The store opens with 256 MiB of page cache, good for its queries; an import
-  appends, so that cache only fills with pages just written, and the process grew with the file
-  (84 MiB at 100k events, 376 MiB at 1M). With a small cache the peak stays flat; written pages are
-  still in the operating system's file cache, so throughput does not suffer.
-- :func:`contacts_by_id`: one ``SELECT … WHERE id IN (…)`` per batch of ids on the SQL stores instead of
-  one query per contact.
+The store protocol answers one contact per call (``store.contact(id)``); an export of a segment's
+members wants them by the batch. :func:`contacts_by_id` asks the SQL stores with one
+``SELECT … WHERE id IN (…)`` per batch of ids (the only place in ``engagekit.io`` that reaches into a
+store's database) and falls back to the protocol for every other store. The settings a bulk load
+wants (SQLite's page cache, DuckDB's memory limit) belong to the stores: ``store.bulk_load()``.
 
 >>> from engagekit import MemoryStore, Contact
 >>> store = MemoryStore(currency="PLN")
@@ -22,17 +15,13 @@ protocol for every other store:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from engagekit.model import Contact
 from engagekit.stores.base import Store
 
-__all__ = ["IMPORT_CACHE_KIB", "LOOKUP_BATCH", "bounded_caches", "contacts_by_id"]
-
-IMPORT_CACHE_KIB = 16 * 1024
-"""SQLite page cache during an import (KiB); the store's own setting is restored afterwards."""
+__all__ = ["LOOKUP_BATCH", "contacts_by_id"]
 
 LOOKUP_BATCH = 500
 """Ids per ``IN (…)`` list: well below SQLite's oldest limit of 999 bound parameters."""
@@ -43,22 +32,6 @@ def _sql(store: Store) -> Any:
     from engagekit.stores.sql.store import SQLStore
 
     return store._db if isinstance(store, SQLStore) else None
-
-
-@contextmanager
-def bounded_caches(store: Store) -> Iterator[None]:
-    """Hold the database's page cache small for the duration of a bulk load (SQLite; others as they are)."""
-    db = _sql(store)
-    if db is None or db.dialect != "sqlite":
-        yield
-        return
-    previous = int(db.execute("PRAGMA cache_size")[0][0])
-    # PRAGMA takes no bound parameters: both values are integers, formatted as such
-    db.execute(f"PRAGMA cache_size = {-int(IMPORT_CACHE_KIB)}")
-    try:
-        yield
-    finally:
-        db.execute(f"PRAGMA cache_size = {previous}")
 
 
 def contacts_by_id(store: Store, ids: Sequence[str]) -> list[Contact]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any, Literal
 
 import attrs
@@ -21,7 +22,6 @@ from engagekit.model import Contact, Event
 from engagekit.reports import LoadReport
 from engagekit.stores.base import OnInvalid, Store
 
-from .bulk import bounded_caches
 from .formats import BadRow, Format, PathLike, Row, Rows, _open_text, cell, detect_format, to_json
 from .mapping import ENGAGEKIT_CONTACTS, ENGAGEKIT_EVENTS, FieldError, Mapping, MappingError
 
@@ -239,12 +239,19 @@ def _run(store: Store, path: PathLike, mapping: Mapping, kind: Kind, *, format: 
                 raise MappingError(f"{path}: {exc}") from None
         out = _RejectsFile(rejects)
         try:
-            with bounded_caches(store):
+            with _bulk_load(store):
                 _load(store, rows, mapping, kind, on_invalid=on_invalid, chunk_size=chunk_size, tally=tally,
                       out=out, on_chunk=on_chunk)
         finally:
             out.close()
     return tally.report()
+
+
+def _bulk_load(store: Store) -> AbstractContextManager[Any]:
+    """The store's ``bulk_load()`` (its caches held small for the import), or nothing for a store
+    that only implements the protocol."""
+    bulk = getattr(store, "bulk_load", None)
+    return bulk() if callable(bulk) else nullcontext()
 
 
 def _load(store: Store, rows: Rows, mapping: Mapping, kind: Kind, *, on_invalid: OnInvalid,

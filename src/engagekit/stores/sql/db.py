@@ -56,6 +56,15 @@ class Database(abc.ABC):
         """The (qualified, quoted where needed) name of one of the store's tables in SQL text."""
         return name
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Settings for a bulk load (an import), restored when it ends, also after an error.
+
+        A database whose caches suit queries but fill up during a long append overrides this
+        (SQLite holds its page cache small, DuckDB its memory limit); the default changes nothing.
+        """
+        yield
+
     @abc.abstractmethod
     def has_table(self, name: str) -> bool: ...
 

@@ -31,6 +31,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 _counter = itertools.count()
 
+BULK_MEMORY_LIMIT = "256MiB"
+"""DuckDB's ``memory_limit`` while a bulk load runs on a connection the store opened itself."""
+
 
 class DuckDBDatabase(Database):
     """One DuckDB connection."""
@@ -49,6 +52,7 @@ class DuckDBDatabase(Database):
             self.conn = path
             self._owned = False
         self._depth = TransactionDepth()
+        self._bulk_depth = 0
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         self.note(sql)
@@ -74,6 +78,36 @@ class DuckDBDatabase(Database):
         self.writes += 1
         with self._depth.nest(self.conn.begin, self.conn.commit, self.conn.rollback):
             yield
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Hold ``memory_limit`` to :data:`BULK_MEMORY_LIMIT` while a bulk load runs; reset it after.
+
+        DuckDB's buffer pool may grow to 80% of the machine's memory by default, and during a long
+        append it keeps the blocks just written and scanned (the id column read by the duplicate
+        check): the process grew with the file. With a bounded pool DuckDB evicts them (they are in
+        the file) and the peak stays flat. On a caller's own connection the setting is the caller's
+        and is left alone; a nested load runs under the outer one's limit.
+
+        >>> db = DuckDBDatabase(":memory:")
+        >>> with db.bulk_load():
+        ...     db.execute("SELECT current_setting('memory_limit')")
+        [('256.0 MiB',)]
+        """
+        outer = self._bulk_depth == 0 and self._owned
+        self._bulk_depth += 1
+        try:
+            if outer:
+                # SET takes no bound parameters; the value is a constant of this module
+                self.conn.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
+            yield
+        finally:
+            self._bulk_depth -= 1
+            if outer:
+                # RESET, not the value read before: DuckDB prints the limit rounded (18.8 GiB), and
+                # setting that text back lowers it a little each time; a connection the store opened
+                # itself started from the default
+                self.conn.execute("RESET memory_limit")
 
     def has_table(self, name: str) -> bool:
         rows = self.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
@@ -171,10 +205,15 @@ class DuckDBStore(SQLStore):
         view = f"_engagekit_ids_{next(_counter)}"
         self._db.conn.register(view, pa.table({"id": pa.array(list(ids), type=pa.string())}))
         try:
-            rows = self._db.execute(f"SELECT id FROM {view} WHERE id IN (SELECT {column} FROM {table})")
+            # an inner join, not ``id IN (SELECT column FROM table)``: the planner hashes the smaller
+            # side, this batch, and streams the stored column past it (recent versions push the
+            # batch's min/max into that scan and skip blocks). An IN subquery hashes the stored column on
+            # DuckDB versions that do not flip it, a table that grows with every batch. The stored
+            # ids are unique (a known id is never stored again), so the join repeats none.
+            rows = self._db.execute(f"SELECT t.{column} FROM {table} AS t JOIN {view} AS b ON t.{column} = b.id")
         finally:
             self._db.conn.unregister(view)
         return {r[0] for r in rows}
 
 
-__all__ = ["DuckDBDatabase", "DuckDBStore"]
+__all__ = ["BULK_MEMORY_LIMIT", "DuckDBDatabase", "DuckDBStore"]

@@ -8,6 +8,7 @@ for PostgreSQL).
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,10 @@ class SQLStore(CampaignSQL, StoreBase):
     def close(self) -> None:
         """Close the connection (a caller's own connection or pool is left open)."""
         self._db.close()
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """See :meth:`StoreBase.bulk_load`: each database's own settings (``Database.bulk_load``)."""
+        return self._db.bulk_load()
 
     def __enter__(self) -> SQLStore:
         return self
