@@ -391,3 +391,15 @@ def test_other_stores_take_the_same_table_through_records() -> None:
     memory = MemoryStore(currency="PLN")
     report = memory.add_events_arrow(table, on_invalid="skip")
     assert (report.added, [(r.index, r.field) for r in report.rejected]) == (3, [(3, "id")])
+
+
+def test_dictionary_strings_and_null_typed_columns(pair: tuple[Any, Any]) -> None:
+    fast, slow = pair
+    batch = [OPEN, ORDER, VIEW, {**VIEW, "id": "e7", "product_id": ""}]
+    plain = _table(batch)
+    encoded = pa.table({name: (plain.column(name).dictionary_encode()
+                               if name in ("type", "contact_id", "currency") else plain.column(name))
+                        for name in plain.column_names}).append_column("form_id", pa.nulls(len(batch)))
+    assert pa.types.is_dictionary(encoded.schema.field("type").type)
+    assert fast.add_events_arrow(encoded, on_invalid="skip") == slow.add_events(batch, on_invalid="skip")
+    assert stored(fast) == stored(slow)

@@ -154,10 +154,13 @@ def layout(schema: Any) -> _Layout:
                                        f"{', '.join(ITEM_FIELDS)})")
                 if not checks[sub.name](sub.type):
                     raise refuse(f"items.{sub.name}", "a valid", sub.type)
-            item_fields = frozenset(struct.field(i).name for i in range(struct.num_fields))
+            item_fields = frozenset(struct.field(i).name for i in range(struct.num_fields)
+                                    if not pa.types.is_null(struct.field(i).type))
             if "quantity" in item_fields:
                 quantity_int = pa.types.is_integer(struct.field("quantity").type)
-    return _Layout(frozenset(schema.names), at, item_fields, quantity_int)
+    # a column of Arrow's null type holds nothing: it is staged as a typed NULL, like a missing one
+    present = frozenset(field.name for field in schema if not pa.types.is_null(field.type))
+    return _Layout(present, at, item_fields, quantity_int)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -318,14 +321,18 @@ class _Load:
             self.conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _col(layout: _Layout, name: str, sql_type: str) -> str:
-    # ``at`` is a keyword in DuckDB: the staged column is ``at_raw``
-    alias = "at_raw" if name == "at" else name
-    return f'"{name}" AS {alias}' if name in layout.names else f"CAST(NULL AS {sql_type}) AS {alias}"
+def _col(layout: _Layout, name: str, sql_type: str, *, text: bool) -> str:
+    """A staged column; ``text`` ones are cast (a dictionary-encoded Arrow string arrives as an ENUM)."""
+    alias = "at_raw" if name == "at" else name  # ``at`` is a keyword in DuckDB
+    if name not in layout.names:
+        return f"CAST(NULL AS {sql_type}) AS {alias}"
+    return f'CAST("{name}" AS {sql_type}) AS {alias}' if text else f'"{name}" AS {alias}'
 
 
-def _item_col(layout: _Layout, name: str, sql_type: str) -> str:
-    return f"it.{name}" if name in layout.item_fields else f"CAST(NULL AS {sql_type})"
+def _item_col(layout: _Layout, name: str, sql_type: str, *, text: bool = False) -> str:
+    if name not in layout.item_fields:
+        return f"CAST(NULL AS {sql_type})"
+    return f"CAST(it.{name} AS {sql_type})" if text else f"it.{name}"
 
 
 def _ident(column: str) -> str:
@@ -453,7 +460,8 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
     try:
         source = _source(load, data, reader, failures)
         items_type = ("STRUCT(product_id VARCHAR, categories VARCHAR[], quantity BIGINT, price VARCHAR)[]")
-        columns = [_col(shape, c, {"categories": "VARCHAR[]", "items": items_type}.get(c, "VARCHAR"))
+        columns = [_col(shape, c, {"categories": "VARCHAR[]", "items": items_type}.get(c, "VARCHAR"),
+                        text=c in _TEXT or c == "categories" or (c == "at" and shape.at == "text"))
                    for c in COLUMNS]
         try:
             staged = load.table("in", f"SELECT {_IDX} AS idx, {', '.join(columns)} FROM {source}")
@@ -484,8 +492,8 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
         quantity = _item_col(shape, "quantity", "BIGINT")
         lines = load.table("items", (
             f"SELECT idx, s.id, s.contact_id, s.type, {at_us} AS at_us, item_no, "
-            f"{_item_col(shape, 'product_id', 'VARCHAR')} AS product_id, "
-            f"{_item_col(shape, 'categories', 'VARCHAR[]')} AS categories, "
+            f"{_item_col(shape, 'product_id', 'VARCHAR', text=True)} AS product_id, "
+            f"{_item_col(shape, 'categories', 'VARCHAR[]', text=True)} AS categories, "
             f"{quantity if shape.quantity_int else 'CAST(NULL AS BIGINT)'} AS quantity, "
             f"{'FALSE' if shape.quantity_int else f'{quantity} IS NOT NULL'} AS odd_quantity, "
             f"{_item_col(shape, 'price', 'VARCHAR')} AS price "
