@@ -385,7 +385,7 @@ def _row_ok(at_ok: str) -> str:
             f"CASE s.type {' '.join(cases)} ELSE FALSE END, FALSE)")
 
 
-def _amount_map(load: _Load, what: str, sql: str, convert: Any, arrow_type: Any) -> str:
+def _distinct_map(load: _Load, what: str, sql: str, convert: Any, arrow_type: Any) -> str:
     """Register ``raw → convert(raw)`` over the DISTINCT raw values ``sql`` selects (column ``raw``)."""
     import pyarrow as pa
 
@@ -479,13 +479,13 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
             at_us = "epoch_us(s.at_raw)"
             at_ok = f"(s.at_raw IS NOT NULL AND {at_us} BETWEEN {MIN_MICROS} AND {MAX_MICROS})"
         elif shape.at == "text":
-            at_map = _amount_map(load, "at", f"SELECT DISTINCT at_raw AS raw FROM {staged} WHERE at_raw IS NOT NULL",
+            at_map = _distinct_map(load, "at", f"SELECT DISTINCT at_raw AS raw FROM {staged} WHERE at_raw IS NOT NULL",
                                  _instant_micros, pa.int64())
             at_join, at_us, at_ok = f"LEFT JOIN {at_map} a ON a.raw = s.at_raw", "a.out", "a.out IS NOT NULL"
         else:  # naive or no instants: every row is refused, the model says why
             at_us, at_ok = "CAST(NULL AS BIGINT)", "FALSE"
 
-        value_map = _amount_map(load, "value", f"SELECT DISTINCT value AS raw FROM {staged} "
+        value_map = _distinct_map(load, "value", f"SELECT DISTINCT value AS raw FROM {staged} "
                                 f"WHERE value IS NOT NULL AND type = 'order'", _minor(store.currency), pa.int64())
         value_join = f"LEFT JOIN {value_map} v ON v.raw = s.value AND s.type = 'order'"
 
@@ -499,7 +499,7 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
             f"{_item_col(shape, 'price', 'VARCHAR')} AS price "
             f"FROM (SELECT s.*, unnest(s.items) AS it, generate_subscripts(s.items, 1) - 1 AS item_no "
             f"FROM {staged} s WHERE s.type = 'order' AND len(s.items) > 0) s {at_join}"))
-        price_map = _amount_map(load, "price", f"SELECT DISTINCT price AS raw FROM {lines} WHERE price IS NOT NULL",
+        price_map = _distinct_map(load, "price", f"SELECT DISTINCT price AS raw FROM {lines} WHERE price IS NOT NULL",
                                 _price, pa.string())
         category_map = _categories(load, staged, lines)
         has_bad_category = load.execute(f"SELECT count(*) FROM {category_map} WHERE bad")[0][0] > 0
@@ -520,26 +520,32 @@ def load_arrow(store: DuckDBStore, data: object, *, on_invalid: OnInvalid = "rai
         _raise_if_rejected(rejected, on_invalid, "events")
 
         valid = total - len(rejected)
-        keep = ""
-        conditions = [f"idx NOT IN (SELECT idx FROM {bad})"] if rejected else []
-        where_valid = f"WHERE {conditions[0]}" if conditions else ""
-        repeated = load.execute(f"SELECT count(*) - count(DISTINCT id) FROM {staged} {where_valid}")[0][0]
-        if repeated:  # the first valid row of an id is the one an import keeps
-            conditions.append(f"idx IN (SELECT min(idx) FROM {staged} {where_valid} GROUP BY id)")
-        if load.execute("SELECT count(*) FROM events")[0][0]:
-            conditions.append(f"NOT EXISTS (SELECT 1 FROM events x WHERE x.id = {staged}.id)")
-        if conditions:
-            kept = load.table("keep", f"SELECT idx FROM {staged} WHERE {' AND '.join(conditions)}")
-            keep = f"SEMI JOIN {kept} k ON k.idx = s.idx"
-            added = load.execute(f"SELECT count(*) FROM {kept}")[0][0]
-        else:
-            added = valid
-        with store._db.transaction():
+        with store._db.transaction():  # the stored ids are read in the transaction that inserts
+            keep, added = _kept(load, staged, bad if rejected else None, valid)
             _insert(load, staged=staged, lines=lines, keep=keep, at_join=at_join, at_us=at_us,
                     value_join=value_join, price_map=price_map, category_map=category_map)
         return LoadReport(added=added, duplicates=valid - added, rejected=tuple(rejected))
     finally:
         load.close()
+
+
+def _kept(load: _Load, staged: str, bad: str | None, valid: int) -> tuple[str, int]:
+    """The join that keeps the rows to insert, and how many: valid, first of their id, id not stored.
+
+    In the common bulk case (no refused row, no repeated id, an empty store) every row is kept and
+    no join is needed.
+    """
+    conditions = [f"idx NOT IN (SELECT idx FROM {bad})"] if bad else []
+    where_valid = f"WHERE {conditions[0]}" if conditions else ""
+    repeated = load.execute(f"SELECT count(*) - count(DISTINCT id) FROM {staged} {where_valid}")[0][0]
+    if repeated:  # the first valid row of an id is the one an import keeps
+        conditions.append(f"idx IN (SELECT min(idx) FROM {staged} {where_valid} GROUP BY id)")
+    if load.execute("SELECT count(*) FROM events")[0][0]:
+        conditions.append(f"NOT EXISTS (SELECT 1 FROM events x WHERE x.id = {staged}.id)")
+    if not conditions:
+        return "", valid
+    kept = load.table("keep", f"SELECT idx FROM {staged} WHERE {' AND '.join(conditions)}")
+    return f"SEMI JOIN {kept} k ON k.idx = s.idx", load.execute(f"SELECT count(*) FROM {kept}")[0][0]
 
 
 def _categories(load: _Load, staged: str, lines: str) -> str:
