@@ -207,3 +207,16 @@ def test_a_refusal_midway_leaves_nothing(factory: StoreFactory, exported: dict[s
     assert store.contact(SHOP.contacts[0].id) is None
     assert store.load_tables(exported["arrow"])["contacts"] == exported["arrow"]["contacts"].num_rows  # still usable
     assert store.count(everyone(), at=NOW) == len(SHOP.contacts) + len(ODD)
+
+
+def test_sqlite_refuses_a_repeated_event_id_and_keeps_nothing(exported: dict[str, Any], tmp_path: Path) -> None:
+    from engagekit.stores.sql.sqlite import SQLiteStore
+
+    events = exported["arrow"]["events"]
+    twice = pa.concat_tables([events, events.slice(0, 1)])
+    with SQLiteStore(str(tmp_path / "twice.sqlite"), currency="PLN") as store:
+        with pytest.raises(InvalidTables, match=r"tables\['events'\]: a key repeats"):
+            store.load_tables(dict(exported["arrow"], events=twice))
+        assert store.count(everyone(), at=NOW) == 0
+        names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "ix_events_contact_id_type_at_us" in names  # the dropped indexes came back with the rollback
