@@ -5,6 +5,7 @@
     python benchmarks/import_throughput.py --sizes 100000,300000,1000000 --formats csv   # is memory flat?
     python benchmarks/import_throughput.py --large --stores sqlite --formats csv --no-baseline  # 20M (long)
     python benchmarks/import_throughput.py --sizes 20000000 --dir /big/disk --keep ...   # generate once, reuse
+    ... --progress 1000000    # figures so far every 1M rows, on stderr
 
 Each import runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its own: an
 import streams in chunks, so the peak must not grow with the file's size — the summary prints each
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HEADER = ["id", "contact_id", "type", "at", "product_id", "categories", "order_id", "value", "currency",
           "items", "campaign_id", "url", "form_id"]
@@ -100,15 +102,26 @@ def make_store(kind: str, folder: Path):
     raise SystemExit(f"unknown store {kind!r}")
 
 
-def worker(kind: str, source: str, chunk_size: int) -> None:
-    """One import in this process; prints a JSON line with the figures."""
+def worker(kind: str, source: str, chunk_size: int, progress: int = 0) -> None:
+    """One import in this process; prints a JSON line with the figures (and, every ``progress``
+    rows, a line on stderr with the figures so far: a long run cut short still says something)."""
     from engagekit.io import import_events
 
     # the store goes next to the source file: a 20M-event store is several GB, more than /tmp may hold
     with tempfile.TemporaryDirectory(dir=Path(source).parent) as folder:
         store = make_store(kind, Path(folder))
         start = time.perf_counter()
-        report = import_events(store, source, chunk_size=chunk_size)
+        shown = [0]
+
+        def tick(report: Any) -> None:
+            if progress and report.rows - shown[0] >= progress:
+                shown[0] = report.rows
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                print(f"#   {kind}: {report.rows:,} rows, {time.perf_counter() - start:,.0f} s, "
+                      f"cpu {usage.ru_utime + usage.ru_stime:,.0f} s, peak {usage.ru_maxrss / 1024:,.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+
+        report = import_events(store, source, chunk_size=chunk_size, on_chunk=tick)
         seconds = time.perf_counter() - start
         close = getattr(store, "close", None)
         if callable(close):
@@ -119,11 +132,14 @@ def worker(kind: str, source: str, chunk_size: int) -> None:
                       "peak_mib": usage.ru_maxrss / 1024}))  # ru_maxrss is in KiB on Linux
 
 
-def run(kind: str, source: Path, chunk_size: int) -> dict[str, float] | str:
-    command = [sys.executable, __file__, "--worker", kind, str(source), "--chunk-size", str(chunk_size)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def run(kind: str, source: Path, chunk_size: int, progress: int = 0) -> dict[str, float] | str:
+    command = [sys.executable, __file__, "--worker", kind, str(source), "--chunk-size", str(chunk_size),
+               "--progress", str(progress)]
+    # with progress, the worker's stderr goes straight to ours (its last line still names a failure)
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE,
+                          text=True, check=False)
     if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
+        lines = ((done.stderr or "").strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
         return lines[-1][:100]
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -139,11 +155,13 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to write the generated files (default: a temp dir)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated files in --dir and reuse them when they are already there")
+    parser.add_argument("--progress", type=int, default=0, metavar="ROWS",
+                        help="every ROWS rows, print the figures so far on stderr (for long runs)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the store that keeps nothing")
     parser.add_argument("--worker", nargs=2, metavar=("STORE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.chunk_size)
+        worker(args.worker[0], args.worker[1], args.chunk_size, args.progress)
         return
     sizes = [200_000, 20_000_000] if args.large else [int(s) for s in args.sizes.split(",")]
     stores = [*([] if args.no_baseline else ["null"]), *args.stores.split(",")]
@@ -169,7 +187,7 @@ def main() -> None:
                           f"{time.perf_counter() - started:.0f} s", flush=True)
                 baseline = None
                 for kind in stores:
-                    result = run(kind, source, args.chunk_size)
+                    result = run(kind, source, args.chunk_size, args.progress)
                     if isinstance(result, str):
                         print(f"{fmt:8} {kind:7} {size:>11,} unavailable: {result}")
                         continue
