@@ -415,3 +415,14 @@ def test_a_parquet_file_of_nanosecond_instants(pair: tuple[Any, Any], tmp_path: 
     assert fast.add_events_arrow(tmp_path / "ns.parquet").added == 1
     slow.add_events([{"id": "a", "contact_id": "c1", "type": "subscribe", "at": moment}])
     assert stored(fast) == stored(slow)
+
+
+def test_an_instant_no_datetime_holds_is_refused(pair: tuple[Any, Any]) -> None:
+    fast, _ = pair
+    after_9999 = 253_402_300_800_000_000  # 10000-01-01T00:00:00Z in µs
+    table = pa.table({"id": ["a", "b"], "contact_id": ["c1", "c1"], "type": ["subscribe", "subscribe"],
+                      "at": pa.array([after_9999, 0], pa.timestamp("us", tz="UTC"))})
+    report = fast.add_events_arrow(table, on_invalid="skip")
+    assert [(r.index, r.record_id, r.field, r.reason) for r in report.rejected] == [
+        (0, "a", "at", "at: 253402300800000000 µs since the epoch is outside the years 1-9999")]
+    assert report.added == 1

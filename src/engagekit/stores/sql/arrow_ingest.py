@@ -10,7 +10,10 @@ The flat event layout: one row per event, one column per :class:`~engagekit.Even
 ``product_id``, ``categories`` (list of strings), ``order_id``, ``value`` (decimal, integer or text),
 ``currency``, ``items`` (list of structs with ``product_id``, ``categories``, ``quantity``, ``price``),
 ``campaign_id``, ``url``, ``form_id``. A column may be missing (all null); a null cell is a field
-left out; an empty list is no categories / no items.
+left out (an item's null ``quantity`` / ``price`` take the Item defaults 1 and 0); an empty list is
+no categories / no items. A column outside the layout, or of another type, refuses the whole table
+before a row is read (:func:`layout`). A timestamp outside the years 1 to 9999, which no ``datetime``
+(so no record) can hold, is refused with a message of its own.
 
 Every row means the record :func:`event_records` makes of it, and gets exactly what
 ``add_events`` of that record gets (rejection, duplicate, stored rows). Three rules keep that true:
