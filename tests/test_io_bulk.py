@@ -99,12 +99,12 @@ def memory_limit(store: Any) -> str:
 def test_duckdb_memory_limit_is_bounded_during_an_import_and_reset_after(tmp_path):
     store = duckdb_store(tmp_path / "s.duckdb")
     before = memory_limit(store)
-    assert before != "256.0 MiB"  # the default (80% of the machine's memory), so the change is visible
+    assert before != "64.0 MiB"  # the default (80% of the machine's memory), so the change is visible
     during: list[str] = []
     report = import_events(store, events_file(tmp_path), chunk_size=2,
                            on_chunk=lambda _: during.append(memory_limit(store)))
     assert report.added == 5
-    assert during == ["256.0 MiB"] * 3
+    assert during == ["64.0 MiB"] * 3
     assert memory_limit(store) == before
     store.close()
 
@@ -116,7 +116,7 @@ def test_duckdb_memory_limit_is_reset_after_a_failed_import(tmp_path):
     with pytest.raises(ImportRejected):
         import_events(store, events_file(tmp_path, 4, bad=True), chunk_size=2,
                       on_chunk=lambda _: during.append(memory_limit(store)))
-    assert during == ["256.0 MiB"] * 2
+    assert during == ["64.0 MiB"] * 2
     assert memory_limit(store) == before
     with pytest.raises(RuntimeError, match="boom"), store.bulk_load():
         raise RuntimeError("boom")
@@ -125,13 +125,24 @@ def test_duckdb_memory_limit_is_reset_after_a_failed_import(tmp_path):
 
 
 def test_duckdb_nested_bulk_loads_keep_the_limit_until_the_outer_one_ends(tmp_path):
-    store = duckdb_store(":memory:")
+    store = duckdb_store(tmp_path / "s.duckdb")
     before = memory_limit(store)
     with store.bulk_load():
         with store.bulk_load():
-            assert memory_limit(store) == "256.0 MiB"
-        assert memory_limit(store) == "256.0 MiB"  # the inner block did not reset it under the outer one
+            assert memory_limit(store) == "64.0 MiB"
+        assert memory_limit(store) == "64.0 MiB"  # the inner block did not reset it under the outer one
     assert memory_limit(store) == before
+    store.close()
+
+
+def test_duckdb_in_memory_database_keeps_its_memory_limit(tmp_path):
+    # its data cannot be evicted to a file: a bounded pool would only make DuckDB spill or fail
+    store = duckdb_store(":memory:")
+    before = memory_limit(store)
+    during: list[str] = []
+    assert import_events(store, events_file(tmp_path), chunk_size=2,
+                         on_chunk=lambda _: during.append(memory_limit(store))).added == 5
+    assert during == [before] * 3 and before != "64.0 MiB"
     store.close()
 
 
