@@ -5,7 +5,7 @@
     python benchmarks/duckdb_bulk_load.py --events 100000 --baseline-events 100000 --dir /tmp/x
 
 The events are written once as Parquet in the flat event layout (``--dir``, default
-``/work/bench/ingest``, as ``events-N.parquet``; reused by later runs), column by column with numpy
+``engagekit-bulk-load`` in the temp directory, as ``events-N.parquet``; reused by later runs), column by column with numpy
 and pyarrow, never through ``Event`` objects. The mix: 45% product views (1-3 categories), 5%
 add-to-cart, 15% email sends, 15% opens, 4% clicks (a url), 10% orders of 1-3 items (each with a
 category, a quantity and a price; the order's value is their sum), 3% bounces, 3% subscribe /
@@ -29,6 +29,7 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--baseline-events", type=int, default=1_000_000)
-    parser.add_argument("--dir", type=Path, default=Path("/work/bench/ingest"))
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "engagekit-bulk-load",
+                        help="where the Parquet file (kept for later runs) and the stores go")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
