@@ -85,7 +85,7 @@ class DuckDBDatabase(Database):
 
         DuckDB's buffer pool may grow to 80% of the machine's memory by default, and during a long
         append it keeps the table's blocks (written, and read by the duplicate check): the process
-        grew with the file (214 MiB at 100k events, 288 MiB at 1M). With a bounded pool DuckDB
+        grew with the file (218 MiB at 100k events, 325 MiB at 1M). With a bounded pool DuckDB
         evicts them (they are in the file) and the peak stays flat. Left alone: a caller's own
         connection (the setting is the caller's) and an in-memory database (its data has nowhere
         else to go); a nested load runs under the outer one's limit.
