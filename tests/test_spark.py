@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engagekit import Contact, Event, Item, ordered, tag
-from engagekit.errors import StoreUnavailable
+from engagekit.errors import InvalidTables, StoreUnavailable
 from engagekit.stores.sql.schema import CurrencyMismatch
 from tests.stores import CURRENCY, StoreKind, dispose, examples_cap, spark_session, unavailable
 from tests.support import golden_shop
@@ -188,9 +188,9 @@ def test_load_tables_from_parquet_written_by_duckdb(store: Any, tmp_path: Path) 
     for flt in (ordered(at_least=2), tag("vip") | ordered(category="shoes")):
         assert store.members(flt, at=AT) == ref.members(flt, at=AT)
     assert dict(store.engagement(at=AT).groups) == dict(ref.engagement(at=AT).groups)
-    with pytest.raises(ValueError, match="already holds contacts"):
+    with pytest.raises(InvalidTables, match="already holds contacts"):
         store.load_tables(paths)
-    with pytest.raises(ValueError, match="no table 'orders'"):
+    with pytest.raises(InvalidTables, match="no table 'orders'"):
         store.load_tables({"orders": paths["events"]})
 
 

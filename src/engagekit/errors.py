@@ -67,6 +67,10 @@ class BatchRejected(InvalidRecord):
         self.report = report
 
 
+class InvalidTables(EngagekitError, ValueError):
+    """``load_tables`` was given tables it cannot load (unknown name, wrong layout, a non-empty store)."""
+
+
 class SchemaVersionError(EngagekitError, RuntimeError):
     """A database was written by an unknown version of engagekit's schema."""
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from engagekit.errors import EngagekitError, StoreUnavailable
+from engagekit.errors import EngagekitError, InvalidTables, StoreUnavailable
 from engagekit.model import Contact, Event
 from engagekit.stores.segments import SegmentStorage, SQLSegmentStorage
 from engagekit.stores.sql.compiler import coalesce, not_
@@ -438,11 +438,11 @@ class SparkStore(SQLStore):
         """
         unknown = sorted(set(tables) - set(CONTACT_TABLES) - set(EVENT_TABLES))
         if unknown:
-            raise ValueError(f"tables: no table {unknown[0]!r}; expected some of "
+            raise InvalidTables(f"tables: no table {unknown[0]!r}; expected some of "
                              f"{', '.join((*CONTACT_TABLES, *EVENT_TABLES))}")
         for table in ("contacts", "events"):
             if self._db.execute(f"SELECT 1 FROM {self._db.table(table)} LIMIT 1"):
-                raise ValueError(f"tables: {self.database!r} already holds {table}; load_tables only "
+                raise InvalidTables(f"tables: {self.database!r} already holds {table}; load_tables only "
                                  f"fills an empty store (add_contacts/add_events merge)")
         counts: dict[str, int] = {}
         order = (*CONTACT_TABLES[1:], CONTACT_TABLES[0], *EVENT_TABLES[1:], EVENT_TABLES[0])

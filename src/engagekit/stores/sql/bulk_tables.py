@@ -41,7 +41,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engagekit.errors import EngagekitError
+from engagekit.errors import InvalidTables
 
 from .schema import BIGINT, BOOL, CONTACT_TABLES, DOUBLE, EVENT_TABLES, INT, TABLES, index_ddl
 
@@ -64,10 +64,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 _views = itertools.count()
-
-
-class InvalidTables(EngagekitError, ValueError):
-    """``load_tables`` was given tables it cannot load (unknown name, wrong layout, a non-empty store)."""
 
 
 class _Source:

@@ -102,7 +102,7 @@ class SQLStore(CampaignSQL, StoreBase):
         >>> with SQLiteStore(":memory:", currency="PLN") as store:
         ...     store.load_tables({"cities": "cities.parquet"})
         Traceback (most recent call last):
-        engagekit.stores.sql.bulk_tables.InvalidTables: tables: no table 'cities'; expected some of contacts, \
+        engagekit.errors.InvalidTables: tables: no table 'cities'; expected some of contacts, \
 contact_tags, contact_attributes, events, items, item_categories
         """
         from .bulk_tables import load_tables
