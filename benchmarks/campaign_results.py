@@ -25,11 +25,13 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from _common import best_of
 
 from engagekit import Event
 from engagekit.campaigns import CampaignTotals
@@ -38,15 +40,6 @@ from engagekit.time import to_micros
 
 CURRENCY = "PLN"
 WINDOW = timedelta(days=5)
-
-
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 # --- targeted campaigns ------------------------------------------------------------------------------

@@ -36,12 +36,12 @@ import random
 import statistics
 import sys
 import tempfile
-import time
 import traceback
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _common import best_of, timed
 
 from engagekit import aov, city, in_segment, last, opened, ordered, spent, tag, viewed
 from engagekit.demo import generate, load
@@ -69,20 +69,6 @@ PREVIEWED: tuple[tuple[str, Any, Any], ...] = (
     ("edit a saved segment", ordered(at_least=2, within=last(days=90)) & city("Warszawa") & ~tag("vip"), SEGMENT),
 )
 """``(label, new filter, against: a filter or a saved segment id)``."""
-
-
-def timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = run()
-    return time.perf_counter() - started, result
-
-
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        seconds, result = timed(run)
-        best = min(best, seconds)
-    return best, result
 
 
 def open_store(kind: str, folder: Path, pg: str | None) -> Any:

@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from _common import best_of
+
 from engagekit.demo import SEED_SEGMENTS, VIEWS, Shop, generate, load, seed_dashboard
 from engagekit.metrics import Metrics, OrderTotals
 from engagekit.reports import STATES
@@ -55,21 +57,6 @@ BLOCKING = ("hard_bounce", "spam_complaint")
 
 def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def best_of(repeat: int, run: Callable[[], Any], cpu: dict[str, float] | None = None,
-            key: str = "") -> tuple[float, Any]:
-    """The best wall time of ``repeat`` runs (and, in ``cpu[key]``, the best CPU time of this
-    process, all threads: on a busy shared machine it is the steadier figure)."""
-    best, best_cpu, result = float("inf"), float("inf"), None
-    for _ in range(repeat):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-        best_cpu = min(best_cpu, time.process_time() - started_cpu)
-    if cpu is not None:
-        cpu[key] = best_cpu
-    return best, result
 
 
 # --- the canonical answer --------------------------------------------------------------------------

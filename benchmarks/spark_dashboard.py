@@ -30,12 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of, timed
 from seed_dashboard import digest  # the canonical answer of the seed dashboard
 
 from engagekit.reports import STATES
@@ -43,20 +43,6 @@ from engagekit.reports import STATES
 CURRENCY = "PLN"
 TIMEFRAME = timedelta(days=180)
 LOAD_TABLES = ("contacts", "contact_tags", "contact_attributes", "events", "items", "item_categories")
-
-
-def timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = run()
-    return time.perf_counter() - started, result
-
-
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        elapsed, result = timed(run)
-        best = min(best, elapsed)
-    return best, result
 
 
 def answer_digest(result: tuple[Any, Any]) -> str:
