@@ -92,7 +92,7 @@ PG_INDEXES: tuple[tuple[str, str, str], ...] = (
     ("items", "hash", "event_id"),
     # not a HASH on cat_key: a shop has few categories, so each key has millions of rows, and a
     # hash index's build time grows with its chains (about 17 min of a 30 min load at 1M contacts);
-    # the window B-tree builds in seconds and served the category counts measured 1.7–2.8x faster
+    # the window B-tree builds in seconds and served the category counts measured 1.7-2.8x faster
     ("item_categories", "btree", "type, at_us"),
     ("item_categories", "hash", "contact_id"),
     ("item_categories", "hash", "event_id"),
