@@ -142,14 +142,9 @@ class StoreBase(CampaignResultsMixin, SegmentsMixin, abc.ABC):  # SegmentsMixin:
         duplicates = 0
         rejected: list[Rejection] = []
         for index, record in enumerate(events):
-            try:
-                event = record if isinstance(record, Event) else Event.from_dict(record)
-                event.check_currency(self.currency)
-            except InvalidRecord as exc:
-                rejected.append(_rejection(index, record, exc))
-                continue
-            except (TypeError, AttributeError) as exc:
-                rejected.append(Rejection(index, None, "record", f"not an Event: {exc}"))
+            event = checked_event(index, record, self.currency)
+            if isinstance(event, Rejection):
+                rejected.append(event)
                 continue
             if event.id in fresh:
                 duplicates += 1
@@ -445,6 +440,18 @@ def _record_id(record: object) -> str | None:
         value = record.get("id")
         return value if isinstance(value, str) else None
     return None
+
+
+def checked_event(index: int, record: object, currency: str) -> Event | Rejection:
+    """Record ``index`` of a batch as a valid :class:`Event` in ``currency``, or why it is refused."""
+    try:
+        event = record if isinstance(record, Event) else Event.from_dict(record)  # type: ignore[arg-type]
+        event.check_currency(currency)
+    except InvalidRecord as exc:
+        return _rejection(index, record, exc)
+    except (TypeError, AttributeError) as exc:
+        return Rejection(index, None, "record", f"not an Event: {exc}")
+    return event
 
 
 def _rejection(index: int, record: object, exc: Exception) -> Rejection:

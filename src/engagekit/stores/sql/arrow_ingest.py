@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from engagekit.errors import EngagekitError, InvalidEvent, InvalidInstant, InvalidRecord
-from engagekit.model import MAX_QUANTITY, Event
+from engagekit.errors import EngagekitError, InvalidEvent, InvalidInstant
+from engagekit.model import MAX_QUANTITY
 from engagekit.money import exponent, fits_minor, places, to_decimal, to_minor
 from engagekit.reports import LoadReport, Rejection
 from engagekit.text import norm_key, text_problem
@@ -569,7 +569,7 @@ def _categories(load: _Load, staged: str, lines: str) -> str:
 
 def _explain(load: _Load, staged: str, bad: str, currency: str) -> list[Rejection]:
     """The rejections of the refused rows, worded by the model itself (as ``add_events`` words them)."""
-    from engagekit.stores.base import _rejection
+    from engagekit.stores.base import checked_event
 
     far = f"(at_raw IS NOT NULL AND epoch_us(at_raw) NOT BETWEEN {MIN_MICROS} AND {MAX_MICROS})" \
         if load.layout.at == "tz" else "FALSE"
@@ -586,13 +586,9 @@ def _explain(load: _Load, staged: str, bad: str, currency: str) -> list[Rejectio
             rejected.append(Rejection(index, record_id if isinstance(record_id, str) else None, "at",
                                       f"at: {micros} µs since the epoch is outside the years 1-9999"))
             continue
-        try:
-            Event.from_dict(record).check_currency(currency)
-        except InvalidRecord as exc:
-            rejected.append(_rejection(index, record, exc))
-            continue
-        except (TypeError, AttributeError) as exc:
-            rejected.append(Rejection(index, None, "record", f"not an Event: {exc}"))
+        refused = checked_event(index, record, currency)
+        if isinstance(refused, Rejection):
+            rejected.append(refused)
             continue
         raise EngagekitError(f"events[{index}]: DuckDB's checks refused a record the model accepts "
                              f"({record!r}); this is a bug in engagekit, please report it")
