@@ -75,6 +75,45 @@ def test_sqlite_bulk_load_restores_a_setting_of_the_callers_own(tmp_path):
     store.close()
 
 
+def temp_store(store: Any) -> int:
+    return int(store._db.execute("PRAGMA temp_store")[0][0])  # 1 FILE, 2 MEMORY
+
+
+def test_sqlite_sorts_spill_to_disk_during_a_bulk_load_and_stay_in_memory_after(tmp_path):
+    store = sqlite_store(tmp_path)
+    assert temp_store(store) == 2
+    with pytest.raises(RuntimeError, match="boom"), store.bulk_load():
+        assert temp_store(store) == 1
+        raise RuntimeError("boom")
+    assert temp_store(store) == 2
+    store.close()
+
+
+def test_an_older_sqlite_file_gets_its_missing_index_built_under_the_bulk_settings(tmp_path, monkeypatch):
+    from engagekit.stores.sql.sqlite import SQLiteDatabase
+
+    store = sqlite_store(tmp_path)
+    import_events(store, events_file(tmp_path), chunk_size=2)
+    store._db.execute("DROP INDEX ix_items_contact_id_type_product_id_at_us")
+    store.close()
+    seen: list[tuple[str, int, int]] = []
+    execute = SQLiteDatabase.execute
+
+    def spy(self: Any, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        if sql.startswith("CREATE INDEX"):
+            cache = int(self.conn.execute("PRAGMA cache_size").fetchone()[0])
+            seen.append((sql.split()[5], cache, int(self.conn.execute("PRAGMA temp_store").fetchone()[0])))
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(SQLiteDatabase, "execute", spy)
+    reopened = sqlite_store(tmp_path)
+    assert seen == [("ix_items_contact_id_type_product_id_at_us", -16384, 1)]
+    assert (cache_size(reopened), temp_store(reopened)) == (-262144, 2)
+    names = {name for (name,) in reopened._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_items_contact_id_type_product_id_at_us" in names
+    reopened.close()
+
+
 # --- DuckDB: the memory limit ----------------------------------------------------------------------------
 
 def duckdb_module() -> Any:

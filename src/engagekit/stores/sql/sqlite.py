@@ -60,27 +60,32 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Hold the page cache to :data:`BULK_CACHE_KIB` while a bulk load runs; restore it after.
+        """Hold the page cache to :data:`BULK_CACHE_KIB`, and temporary storage on disk, while a
+        bulk load runs; restore both after.
 
         A load appends, so a large page cache only fills with the pages just written and the
         process grows with the file (84 MiB at 100k events, 376 MiB at 1M with 256 MiB of cache);
         with a small one the peak stays flat, and the written pages are still in the operating
-        system's file cache.
+        system's file cache. Building an index sorts the whole table: with ``temp_store=MEMORY``
+        that sort lives in RAM (527 MiB to index 3M rows), on disk it spills past the page cache.
 
         >>> db = SQLiteDatabase(":memory:")
         >>> with db.bulk_load():
-        ...     db.execute("PRAGMA cache_size")
-        [(-16384,)]
-        >>> db.execute("PRAGMA cache_size")
-        [(-262144,)]
+        ...     db.execute("PRAGMA cache_size"), db.execute("PRAGMA temp_store")
+        ([(-16384,)], [(1,)])
+        >>> db.execute("PRAGMA cache_size"), db.execute("PRAGMA temp_store")
+        ([(-262144,)], [(2,)])
         """
         previous = int(self.conn.execute("PRAGMA cache_size").fetchone()[0])
-        # PRAGMA takes no bound parameters: both values are integers, formatted as such
+        previous_temp = int(self.conn.execute("PRAGMA temp_store").fetchone()[0])
+        # PRAGMA takes no bound parameters: every value is an integer, formatted as such
         self.conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+        self.conn.execute("PRAGMA temp_store = FILE")
         try:
             yield
         finally:
             self.conn.execute(f"PRAGMA cache_size = {previous}")
+            self.conn.execute(f"PRAGMA temp_store = {previous_temp}")
 
     def has_table(self, name: str) -> bool:
         return bool(self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]))
