@@ -99,6 +99,28 @@ def test_parquet_events(tmp_path):
     assert store.metrics(everyone(), at=NOW).revenue == Decimal("12.50")
 
 
+def test_parquet_reading_holds_a_row_group_not_the_whole_file(tmp_path):
+    """Bounded memory: reading holds about one row group in Arrow's memory, not every byte read
+    (pyarrow's pre-buffering kept what it had read, so the reader grew with the file)."""
+    import hashlib
+
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from engagekit.io.formats import Rows
+
+    groups, per_group = 40, 2_000
+    ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(groups * per_group)]  # incompressible
+    pq.write_table(pa.table({"id": ids}), tmp_path / "e.parquet", row_group_size=per_group)
+    file_bytes = (tmp_path / "e.parquet").stat().st_size
+    before, peak, read = pa.total_allocated_bytes(), 0, 0
+    with Rows(tmp_path / "e.parquet", "parquet", 500) as rows:
+        for _, row in rows:
+            read += 1
+            peak = max(peak, pa.total_allocated_bytes() - before)
+    assert read == groups * per_group and file_bytes > 4_000_000
+    assert peak < file_bytes // 4  # one row group is 1/40 of the file
+
+
 def test_parquet_naive_timestamp_is_rejected_with_row_number(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

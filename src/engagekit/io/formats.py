@@ -159,7 +159,9 @@ class Rows:
     def _parquet(self) -> Iterator[tuple[int, Row | BadRow]]:
         _, pq = pyarrow_modules()
         try:
-            parquet = pq.ParquetFile(str(self.path))
+            # pre_buffer keeps every row group's bytes once read until the file is closed: a
+            # 20M-event file held 194 MiB at its end; without it the reader stays at 7 MiB
+            parquet = pq.ParquetFile(str(self.path), pre_buffer=False)
         except OSError:
             raise
         except Exception as exc:

@@ -182,7 +182,7 @@ def _reader(data: object) -> Any:
         import pyarrow.parquet as pq
 
         try:
-            parquet = pq.ParquetFile(os.fspath(data))
+            parquet = pq.ParquetFile(os.fspath(data), pre_buffer=False)  # see io.formats: bounded memory
         except (OSError, pa.ArrowException) as exc:
             raise InvalidEvent(f"data: {os.fspath(data)!r} is not a readable Parquet file ({exc})") from None
         return pa.RecordBatchReader.from_batches(parquet.schema_arrow, parquet.iter_batches(batch_size=BATCH_ROWS))
