@@ -71,6 +71,20 @@ def to_parquet(conn: Any, table: str, path: Path) -> None:
 
 # --- the shop: a DuckDB file and its tables as Parquet ----------------------------------------------
 
+def remove(*paths: Path) -> None:
+    """Delete what a shop build cut short left behind (a file or a folder)."""
+    for stale in paths:
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+
+
+def table_files(parquet: Path) -> dict[str, str]:
+    """The shop's Parquet file of each table ``load_tables`` takes."""
+    return {table: str(parquet / f"{table}.parquet") for table in LOAD_TABLES}
+
+
 def prepare(size: int, seed: int, folder: Path) -> tuple[Path, Path, datetime, float | None]:
     """The DuckDB file and Parquet folder of one shop (made once); its ``now``; the load time if made now."""
     from engagekit.demo import generate, load
@@ -81,11 +95,7 @@ def prepare(size: int, seed: int, folder: Path) -> tuple[Path, Path, datetime, f
     stamp = parquet / "now.txt"
     if db_path.exists() and stamp.exists():
         return db_path, parquet, datetime.fromisoformat(stamp.read_text().strip()), None
-    for stale in (db_path, parquet):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
+    remove(db_path, parquet)
     started = time.perf_counter()
     shop = generate(contacts=size, seed=seed)
     with DuckDBStore(str(db_path), currency=CURRENCY) as store:
@@ -138,11 +148,7 @@ def tile(size: int, seed: int, times: int, folder: Path) -> tuple[Path, Path, da
     stamp = parquet / "now.txt"
     if db_path.exists() and stamp.exists():
         return db_path, parquet, now, None
-    for stale in (db_path, parquet):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
+    remove(db_path, parquet)
     started = time.perf_counter()
     parquet.mkdir(parents=True)
     conn = duckdb.connect()
@@ -154,7 +160,7 @@ def tile(size: int, seed: int, times: int, folder: Path) -> tuple[Path, Path, da
                      f"TO {target} (FORMAT parquet)")
     conn.close()
     with DuckDBStore(str(db_path), currency=CURRENCY) as store:
-        store.load_tables({table: str(parquet / f"{table}.parquet") for table in LOAD_TABLES})
+        store.load_tables(table_files(parquet))
     stamp.write_text(now.isoformat())
     return db_path, parquet, now, time.perf_counter() - started
 
@@ -181,7 +187,7 @@ def spark_worker(parquet: Path, now: datetime, cores: int, repeat: int, shuffle:
     session = time.perf_counter() - started
     try:
         store = SparkStore(spark, database="bench", currency=CURRENCY)
-        load, _ = timed(lambda: store.load_tables({t: str(parquet / f"{t}.parquet") for t in LOAD_TABLES}))
+        load, _ = timed(lambda: store.load_tables(table_files(parquet)))
         first, _ = timed(lambda: seed_dashboard(store, now, timeframe=TIMEFRAME))
         best, answer = best_of(repeat, lambda: seed_dashboard(store, now, timeframe=TIMEFRAME))
         return {"session": session, "load": load, "first": first, "best": best, "digest": answer_digest(answer)}
