@@ -294,8 +294,24 @@ def test_custom_mapping_with_constants_and_attributes(tmp_path):
     assert store.members(ordered(), at=NOW) == frozenset()
 
 
+def test_a_huge_whole_number_is_refused_before_it_is_built(tmp_path):
+    # "1e10000000" is a whole number whose int would take minutes and gigabytes to build
+    contacts = Mapping.contacts({"id": col("user_id", required=True), "attributes.points": col("pts", parse.integer)},
+                                constants={"created_at": "2026-01-01T00:00:00+00:00"})
+    path = write(tmp_path / "crm.csv", ["user_id,pts", "u1,1e10000000", "u2,1e3"])
+    store = memory()
+    report = import_contacts(store, path, contacts, on_invalid="skip")
+    (rejection,) = report.rejections
+    assert (rejection.line, rejection.field, rejection.value) == (2, "attributes.points", "1e10000000")
+    assert "too large" in rejection.reason
+    assert store.contact("u2").attributes["points"] == 1000
+    assert parse.integer("-" + "9" * 41) == -int("9" * 41)
+    with pytest.raises(parse.ParseError, match="too large"):
+        parse.integer("1" + "0" * 41)
+
+
 def test_mapping_refuses_unknown_targets():
-    with pytest.raises(MappingError, match="is not a event field"):
+    with pytest.raises(MappingError, match="is not an event field"):
         Mapping.events({"colour": "c"})
     with pytest.raises(MappingError, match="only contact attributes"):
         Mapping.events({"value.x": "c"})

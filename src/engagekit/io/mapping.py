@@ -125,7 +125,8 @@ class Mapping:
         for target in (*self.fields, *self.constants):
             base = target.split(".", 1)[0]
             if base not in allowed:
-                raise MappingError(f"{self.name}: {target!r} is not a {self.kind} field "
+                article = "an" if self.kind == "event" else "a"
+                raise MappingError(f"{self.name}: {target!r} is not {article} {self.kind} field "
                                    f"(one of {', '.join(allowed)})")
             if "." in target and (self.kind != "contact" or base != "attributes"):
                 raise MappingError(f"{self.name}: {target!r}: only contact attributes take a dotted name")

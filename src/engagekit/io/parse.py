@@ -125,6 +125,10 @@ def money(value: object) -> Decimal | None:
     return parsed
 
 
+# far beyond any field's range (quantity is 32-bit); the field's own check names the real limit
+_MAX_INTEGER_DIGITS = 40
+
+
 def integer(value: object) -> int | None:
     """A whole number (``"3"``, ``3``, ``"3.0"``)."""
     if blank(value):
@@ -136,6 +140,9 @@ def integer(value: object) -> int | None:
     parsed = money(value)
     if parsed is None or parsed != parsed.to_integral_value():
         raise ParseError(f"{value!r} is not a whole number")
+    if parsed.adjusted() > _MAX_INTEGER_DIGITS:
+        # "1e10000000" is a whole number, but building it would take minutes and gigabytes
+        raise ParseError(f"{value!r} is too large (more than {_MAX_INTEGER_DIGITS + 1} digits)")
     return int(parsed)
 
 
