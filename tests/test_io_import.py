@@ -157,6 +157,11 @@ BAD_ROWS = [
     ("missing id", ",c1,email_open,2026-01-02T10:00:00+00:00,,,,,,,k,,", "id", "", "required"),
     ("field of another type", "e1,c1,email_open,2026-01-02T10:00:00+00:00,p-1,,,,,,k,,", "product_id", "p-1",
      "has no product_id"),
+    # thousands deep: the JSON decoder raises RecursionError, which must become a rejection
+    ("JSON nested too deeply", f"e1,c1,order,2026-01-02T10:00:00+00:00,,,o1,10.00,PLN,{'[' * 3000},,,", "items",
+     "[" * 3000, "nested too deeply"),
+    ("categories nested too deeply", f"e1,c1,product_view,2026-01-02T10:00:00+00:00,p-1,{'[' * 3000},,,,,,,",
+     "categories", "[" * 3000, "nested too deeply"),
 ]
 
 
@@ -197,14 +202,16 @@ def test_unknown_key_and_bad_json_in_jsonl(tmp_path):
     good = {"id": "e1", "contact_id": "c1", "type": "email_sent", "at": NOW, "campaign_id": "k"}
     path = write(tmp_path / "events.jsonl", [
         json.dumps(good), json.dumps({**good, "id": "e2", "colour": "red"}), "", "{not json",
-        json.dumps([1, 2]), json.dumps({**good, "id": "e5"}),
+        json.dumps([1, 2]), json.dumps({**good, "id": "e5"}), "[" * 5000 + "]" * 5000,
     ])
     store = memory()
     report = import_events(store, path, on_invalid="skip", rejects=tmp_path / "rejects.jsonl")
-    assert (report.rows, report.added, report.rejected) == (5, 2, 3)
-    assert [(r.line, r.field) for r in report.rejections] == [(2, "colour"), (4, "record"), (5, "record")]
+    assert (report.rows, report.added, report.rejected) == (6, 2, 4)
+    assert [(r.line, r.field) for r in report.rejections] == [(2, "colour"), (4, "record"), (5, "record"),
+                                                              (7, "record")]
+    assert report.rejections[-1].reason == "JSON nested too deeply to read"
     lines = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
-    assert [x["line"] for x in lines] == [2, 4, 5]
+    assert [x["line"] for x in lines] == [2, 4, 5, 7]
     assert lines[0] == {"line": 2, "field": "colour", "column": "colour", "value": "red",
                         "reason": "unknown event field", "record_id": "e2"}
 

@@ -97,6 +97,29 @@ class Visitor(Generic[T]):
 # --- combinators ---------------------------------------------------------------------------------
 
 
+#: How deeply ``&``, ``|`` and ``~`` may nest (``a & b & c`` is one level: it is flattened). Far beyond
+#: what a segment needs; a deeper tree would overflow the recursion of the walks that evaluate,
+#: describe and compile it (SQLite's parser gives up near 120 levels), so it is refused when built.
+MAX_DEPTH = 32
+
+
+def depth(flt: Filter) -> int:
+    """Levels of the filter tree: 1 for a condition, 1 + the deepest part for ``&``, ``|``, ``~``.
+
+    >>> depth(viewed()), depth(viewed() & ~(tag("a") | tag("b")))
+    (1, 4)
+    """
+    return getattr(flt, "_depth", 1)
+
+
+def _set_depth(node: Filter, parts: tuple[Filter, ...]) -> None:
+    levels = 1 + max(depth(p) for p in parts)
+    if levels > MAX_DEPTH:
+        raise InvalidFilter(f"filter: {node.node} nested {levels} levels deep; a filter nests at most "
+                            f"{MAX_DEPTH} levels of &, | and ~ (in_segment references count once resolved)")
+    object.__setattr__(node, "_depth", levels)
+
+
 def _check_filter(value: object, where: str) -> Filter:
     if not isinstance(value, Filter):
         raise InvalidFilter(f"{where}: expected a Filter, got {type(value).__name__} {value!r}")
@@ -107,6 +130,10 @@ def _check_filter(value: object, where: str) -> Filter:
 class _And(Filter):
     node: ClassVar[str] = "and"
     parts: tuple[Filter, ...]
+    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _set_depth(self, self.parts)
 
     @classmethod
     def of(cls, *filters: Filter) -> Filter:
@@ -126,6 +153,10 @@ class _And(Filter):
 class _Or(Filter):
     node: ClassVar[str] = "or"
     parts: tuple[Filter, ...]
+    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _set_depth(self, self.parts)
 
     @classmethod
     def of(cls, *filters: Filter) -> Filter:
@@ -145,6 +176,10 @@ class _Or(Filter):
 class _Not(Filter):
     node: ClassVar[str] = "not"
     part: Filter
+    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _set_depth(self, (self.part,))
 
     def __new__(cls, part: Filter) -> Any:  # ~~f is f
         if isinstance(part, _Not):
@@ -991,6 +1026,8 @@ def _from_json_document(text: str | bytes | dict[str, Any]) -> Filter:
             doc = json.loads(text)
         except (ValueError, TypeError) as exc:
             raise InvalidFilter(f"$: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise InvalidFilter(f"$: nested too deeply to read (a filter nests at most {MAX_DEPTH} levels)") from None
     if not isinstance(doc, dict):
         raise InvalidFilter(f"$: expected an object with engagekit_filter and filter, got {doc!r}")
     unknown = sorted(set(doc) - {"engagekit_filter", "filter"})
@@ -1012,7 +1049,10 @@ def _only_keys(body: dict[str, Any], allowed: set[str], path: str) -> None:
         raise InvalidFilter(f"{path}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(allowed))}")
 
 
-def _parse_node(data: Any, path: str) -> Filter:
+def _parse_node(data: Any, path: str, level: int = 1) -> Filter:
+    if level > MAX_DEPTH:  # refused on the way down: a hostile document must not exhaust the stack
+        raise InvalidFilter(f"{path}: nested more than {MAX_DEPTH} levels deep; a filter nests at most "
+                            f"{MAX_DEPTH} levels of and, or and not")
     if not isinstance(data, dict) or len(data) != 1:
         raise InvalidFilter(f"{path}: expected an object with exactly one node key, got {data!r}")
     ((key, body),) = data.items()
@@ -1021,10 +1061,10 @@ def _parse_node(data: Any, path: str) -> Filter:
         if key in ("and", "or"):
             if not isinstance(body, list) or len(body) < 2:
                 raise InvalidFilter(f"{here}: expected a list of at least two filters, got {body!r}")
-            parts = [_parse_node(item, f"{here}[{i}]") for i, item in enumerate(body)]
+            parts = [_parse_node(item, f"{here}[{i}]", level + 1) for i, item in enumerate(body)]
             return _And.of(*parts) if key == "and" else _Or.of(*parts)
         if key == "not":
-            return _Not(_parse_node(body, here))
+            return _Not(_parse_node(body, here, level + 1))
         if key == "everyone":
             _expect_empty(body, here)
             return everyone()
@@ -1162,8 +1202,8 @@ def view_filter(view: str) -> Filter:
 
 
 __all__ = [
-    "AttributeRef", "Filter", "Visitor", "added_to_cart", "all_of", "any_of", "aov", "attr",
-    "blocked", "city", "clicked", "count_bounds", "country", "engaged", "everyone", "gender",
+    "MAX_DEPTH", "AttributeRef", "Filter", "Visitor", "added_to_cart", "all_of", "any_of", "aov", "attr",
+    "blocked", "city", "clicked", "count_bounds", "country", "depth", "engaged", "everyone", "gender",
     "has_email", "has_phone", "in_segment", "joined", "language", "opened", "ordered", "received",
     "segment_refs", "spent", "status", "subscribed", "subscribed_via", "tag", "unengaged",
     "view_filter", "viewed", "walk",

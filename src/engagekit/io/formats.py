@@ -151,6 +151,9 @@ class Rows:
             except ValueError as exc:
                 yield line, BadRow(f"not valid JSON ({exc})", text.strip()[:200])
                 continue
+            except RecursionError:  # the C decoder's answer to "[[[[…" thousands deep
+                yield line, BadRow("JSON nested too deeply to read", text.strip()[:200])
+                continue
             if not isinstance(value, dict):
                 yield line, BadRow("expected a JSON object", text.strip()[:200])
                 continue

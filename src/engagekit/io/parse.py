@@ -175,6 +175,8 @@ def str_list(value: object, separator: str = ",") -> tuple[str, ...] | None:
                 value = json.loads(stripped)
             except ValueError as exc:
                 raise ParseError(f"{value!r} is not a JSON array ({exc})") from None
+            except RecursionError:
+                raise ParseError(f"{_head(stripped)} is nested too deeply") from None
         else:
             return tuple(part.strip() for part in stripped.split(separator) if part.strip())
     if isinstance(value, (list, tuple, frozenset, set)):
@@ -192,12 +194,19 @@ def pipe_list(value: object) -> tuple[str, ...] | None:
     return str_list(value, "|")
 
 
+def _head(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
 def _json(value: object, expected: type, what: str) -> Any:
     if isinstance(value, str):
         try:
             value = json.loads(value, parse_float=Decimal)
         except ValueError as exc:
             raise ParseError(f"{value!r} is not {what} ({exc})") from None
+        except RecursionError:  # the C decoder's answer to "[[[[…" thousands deep
+            raise ParseError(f"{_head(value)} is nested too deeply to be {what}") from None
     if not isinstance(value, expected):
         raise ParseError(f"{value!r} is not {what}")
     return value
