@@ -149,6 +149,8 @@ def test_gzip_and_explicit_format(tmp_path):
 BAD_ROWS = [
     ("bad instant", order_row(1, at="yesterday"), "at", "yesterday", "ISO-8601"),
     ("naive instant", order_row(1, at="2026-01-02T10:00:00"), "at", "2026-01-02T10:00:00", "no UTC offset"),
+    ("instant before year 1 in UTC", order_row(1, at="0001-01-01T00:00:00+01:00"), "at", "0001-01-01T00:00:00+01:00",
+     "outside the years 1-9999"),
     ("negative value", order_row(1, "-12.50"), "value", "-12.50", "negative"),
     ("wrong currency", order_row(1, currency="EUR"), "currency", "EUR", "differs from the store's currency"),
     ("too many decimals", order_row(1, "1.999"), "value", "1.999", "more decimal places"),

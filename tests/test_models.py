@@ -47,6 +47,17 @@ def test_naive_instants_are_refused_everywhere(value: Any) -> None:
     assert isinstance(info3.value, EngagekitError) and isinstance(info3.value, ValueError)
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01",
+                                   datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=2)))])
+def test_instants_outside_utc_years_1_to_9999_are_refused_not_overflowed(value: Any) -> None:
+    # datetime.astimezone raises OverflowError for these; a user must get engagekit's error instead
+    with pytest.raises(InvalidEvent, match=r"^at: .* falls outside the years 1-9999 in UTC"):
+        order(at=value)
+    with pytest.raises(InvalidInstant, match="outside the years"):
+        MemoryStore(currency="PLN").members(everyone(), at=value)
+    assert instant("0001-01-01T00:00:00-01:00") == datetime(1, 1, 1, 1, tzinfo=UTC)  # the edge itself is fine
+
+
 def test_instants_keep_the_moment_and_microseconds() -> None:
     warsaw = instant("2026-06-30T14:00:00.000001+02:00")
     assert warsaw == datetime(2026, 6, 30, 12, 0, 0, 1, tzinfo=UTC)

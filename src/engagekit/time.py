@@ -40,17 +40,24 @@ def instant(value: object, *, field: str = "at") -> datetime:
             raise InvalidInstant(
                 f"{field}: {value!r} has no UTC offset; write it as e.g. '2026-06-30T12:00:00+00:00'"
             )
-        return parsed.astimezone(UTC)
+        return _in_utc(parsed, field, value)
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidInstant(
                 f"{field}: {value!r} is naive; pass an aware datetime (e.g. tzinfo=timezone.utc)"
             )
-        return value.astimezone(UTC)
+        return _in_utc(value, field, value)
     raise InvalidInstant(
         f"{field}: expected an aware datetime or an ISO-8601 string with an offset, "
         f"got {type(value).__name__} {value!r}"
     )
+
+
+def _in_utc(moment: datetime, field: str, given: object) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise InvalidInstant(f"{field}: {given!r} falls outside the years 1-9999 in UTC") from None
 
 
 def to_micros(moment: datetime) -> int:

@@ -95,7 +95,10 @@ def _fromisoformat(value: str) -> datetime | None:
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None  # refused below, with engagekit's message
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None  # outside years 1-9999 in UTC: refused below, with engagekit's message
 
 
 def _space_offset(value: str) -> datetime | None:
