@@ -265,6 +265,24 @@ def test_window_expiry_and_entry_are_exact(store: Any) -> None:
     assert engine.members(old.id) == {"c1"}
 
 
+def test_average_bounds_finer_than_28_digits_compare_exactly(store: Any) -> None:
+    # 92233720368547758.07 × 1 against a 30-digit bound: a Decimal product rounds it to equality
+    top = "92233720368547758.07"
+    over = store.create_segment(aov(at_least=top + "0000000001"))
+    at_top = store.create_segment(aov(at_least=top, at_most=top + "0000000001"))
+    third = store.create_segment(aov(at_most="33.33333333333333333333333333333"))  # 100.00 / 3 is above it
+    store.add_contacts([Contact(id="c1", created_at=T0 - DAY), Contact(id="c2", created_at=T0 - DAY)])
+    engine = LiveEngine(store, start=T0)
+    engine.add_events([_order("o1", "c1", T0 + DAY, top)]
+                      + [_order(f"o{i}", "c2", T0 + DAY, v) for i, v in enumerate(["33.33", "33.33", "33.34"], 2)])
+    engine.advance(to=T0 + 2 * DAY)
+    assert engine.members(over.id) == frozenset()
+    assert engine.members(at_top.id) == {"c1"}
+    assert engine.members(third.id) == frozenset()
+    for segment in (over, at_top, third):
+        assert engine.members(segment.id) == store.members(in_segment(segment.id), at=T0 + 2 * DAY)
+
+
 def test_at_most_in_windows(store: Any) -> None:
     few = store.create_segment(ordered(at_least=1, at_most=1, within=last(days=30)))
     old = store.create_segment(ordered(at_most=1, within=before(days=10)))

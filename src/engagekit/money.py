@@ -82,6 +82,37 @@ def to_minor(value: Decimal, currency: str) -> int:
     return int(Fraction(value) * 10 ** exponent(currency))
 
 
+def neighbours(value: Fraction, max_denominator: int) -> tuple[Fraction, Fraction]:
+    """The closest fractions ``lower <= value <= upper`` with denominators up to ``max_denominator``.
+
+    No fraction with a denominator up to ``max_denominator`` lies strictly between them (they are
+    neighbours in the Farey sequence, or both ``value``): so for any such fraction ``r``,
+    ``r >= value`` exactly when ``r >= upper``, and ``r <= value`` exactly when ``r <= lower``.
+    The SQL stores use it to compare an average (a fraction whose denominator is a count of
+    orders) with a bound of any precision in 64-bit integers.
+
+    >>> neighbours(Fraction(1, 3), 10)
+    (Fraction(1, 3), Fraction(1, 3))
+    >>> neighbours(Fraction("0.3333333333333333333334"), 10)
+    (Fraction(1, 3), Fraction(3, 8))
+    """
+    if value.denominator <= max_denominator:
+        return value, value
+    # the continued-fraction walk of Fraction.limit_denominator, keeping both candidates
+    p0, q0, p1, q1 = 0, 1, 1, 0
+    n, d = value.numerator, value.denominator
+    while True:
+        a = n // d
+        q2 = q0 + a * q1
+        if q2 > max_denominator:
+            break
+        p0, q0, p1, q1 = p1, q1, p0 + a * p1, q2
+        n, d = d, n - a * d
+    k = (max_denominator - q0) // q1
+    first, second = Fraction(p0 + k * p1, q0 + k * q1), Fraction(p1, q1)
+    return (first, second) if first < second else (second, first)
+
+
 def fits_minor(value: Decimal, currency: str) -> bool:
     """Whether an amount's minor units fit a signed 64-bit integer (every store can keep it exactly)."""
     if value.adjusted() > 40:  # far too large; skip building a huge integer

@@ -235,8 +235,10 @@ class Reference:
                          and (flt.at_most is None or total <= flt.at_most))
                 row["total"] = quantize_money(Fraction(total), self.currency)
             else:
-                holds = n > 0 and ((flt.at_least is None or total >= flt.at_least * n)
-                                   and (flt.at_most is None or total <= flt.at_most * n))
+                # the exact mean against the exact bound (a Decimal product rounds to 28 digits)
+                mean = Fraction(total) / n if n else None
+                holds = mean is not None and ((flt.at_least is None or mean >= Fraction(flt.at_least))
+                                              and (flt.at_most is None or mean <= Fraction(flt.at_most)))
                 row["mean"] = quantize_money(Fraction(total) / n, self.currency) if n else None
         elif isinstance(flt, _Profile):
             value = getattr(contact, flt.field)

@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from calendar import monthrange
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -51,6 +51,8 @@ from engagekit.text import norm_key
 from engagekit.time import Duration, Window, _Before, _Between, _Ever, _Last, from_micros, to_micros
 
 NEVER = 1 << 62
+# exact products of a money bound (at most 80 digits, filters.MONEY_DIGITS) and an order count
+_EXACT = Context(prec=200)
 """An instant after every real one: "no change ahead"."""
 
 Result = tuple[Any, int]
@@ -443,7 +445,9 @@ class Compiler(Visitor[Node]):
         def fits(total: Decimal, n: int) -> bool:
             if spent:
                 return (lo is None or total >= lo) and (hi is None or total <= hi)
-            return n > 0 and (lo is None or total >= lo * n) and (hi is None or total <= hi * n)
+            # the exact products: the default context rounds a 30-digit bound times n to 28 digits
+            return n > 0 and (lo is None or total >= _EXACT.multiply(lo, n)) \
+                and (hi is None or total <= _EXACT.multiply(hi, n))
 
         def node(st: ContactState, t: int) -> Result:
             lists = st.lists

@@ -47,7 +47,7 @@ from engagekit.filters import (
 )
 from engagekit.filters import _And as _AndNode
 from engagekit.model import BLOCKING_TYPES, ENGAGEMENT_TYPES
-from engagekit.money import exponent
+from engagekit.money import exponent, neighbours
 from engagekit.time import BEFORE_ALL, EVER, Span, Window, to_micros
 
 from .schema import TABLES, as_float
@@ -55,6 +55,11 @@ from .schema import TABLES, as_float
 DIALECTS = ("sqlite", "duckdb", "postgres", "spark")
 STATE_SQL = ("blocked", "engaged", "unengaged")
 FACTS = "ev"  # the alias of the one derived table of per-contact event facts of a statement
+MAX_INT64 = 2**63 - 1  # what SQLite and Spark bind and sum; every order's minor units fit it
+MAX_DECIMAL38 = 10**38 - 1  # the widest exact number every dialect casts to
+# an average compares exactly for contacts with up to this many orders in the window (2^31 - 1:
+# the remainder and denominator products of Compiler.mean_compared stay under 2^62)
+MAX_ORDERS = 2**31 - 1
 
 _TEMPLATES: dict[str, exp.Expr] = {}
 
@@ -469,9 +474,9 @@ class Compiler(Visitor[exp.Expr]):
             total = coalesce(exp.Sum(this=exp.column("value_minor")), num(0))
             conditions: list[exp.Expr] = []
             if lo is not None and lo > 0:  # integer sums: s >= lo  ⇔  s >= ceil(lo)
-                conditions.append(exp.GTE(this=total, expression=self.q.value(math.ceil(lo))))
+                conditions.append(exp.GTE(this=total, expression=self.wide_int(math.ceil(lo))))
             if hi is not None:
-                conditions.append(exp.LTE(this=total.copy(), expression=self.q.value(math.floor(hi))))
+                conditions.append(exp.LTE(this=total.copy(), expression=self.wide_int(math.floor(hi))))
             if not conditions:
                 return exp.true()
             return self.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=zero_holds)
@@ -480,19 +485,55 @@ class Compiler(Visitor[exp.Expr]):
         if span.empty:
             return exp.false()
         # a contact without orders has no mean: only contacts with orders are grouped
-        o = OrderFacts(n=exp.Count(this=exp.Star()), s=exp.Sum(this=exp.column("value_minor")),
-                       f=exp.null(), l=exp.null())
         conditions = []
-        # exact mean: s / n >= p / q  ⇔  s * q >= p * n  (all integers)
         if lo is not None:
-            conditions.append(exp.GTE(
-                this=exp.Mul(this=o.s.copy(), expression=self.q.value(lo.denominator)),
-                expression=exp.Mul(this=self.q.value(lo.numerator), expression=o.n.copy())))
+            conditions.append(self.mean_compared(lo, at_least=True))
         if hi is not None:
-            conditions.append(exp.LTE(
-                this=exp.Mul(this=o.s.copy(), expression=self.q.value(hi.denominator)),
-                expression=exp.Mul(this=self.q.value(hi.numerator), expression=o.n.copy())))
+            conditions.append(self.mean_compared(hi, at_least=False))
         return self.having(self.q.event_rows(("order",), span), and_(*conditions), zero_holds=False)
+
+    def wide_int(self, value: int) -> exp.Expr:
+        """A bound on a sum: a parameter, or past 64 bits a DECIMAL(38, 0) made from its digits.
+
+        SQLite and Spark cannot bind an integer beyond 64 bits; their sums stop there too, but
+        DuckDB's and PostgreSQL's do not, so the bound must keep its exact value. Past 10^38 - 1
+        it is clamped: no sum of 64-bit values reaches it."""
+        if -MAX_INT64 - 1 <= value <= MAX_INT64:
+            return self.q.value(value)
+        clamped = max(-MAX_DECIMAL38, min(MAX_DECIMAL38, value))
+        return exp.Cast(this=self.q.value(str(clamped)), to=exp.DataType.build("DECIMAL(38, 0)"))
+
+    def mean_compared(self, bound: Fraction, *, at_least: bool) -> exp.Expr:
+        """``SUM(value_minor) / COUNT(*) >= bound`` (or ``<=``), exactly, in 64-bit integers.
+
+        The mean ``s / n`` is split into its whole part ``k = s DIV n`` and remainder ``r = s - k * n``;
+        the bound into its whole part ``a`` and a fraction, replaced by its nearest neighbour with a
+        denominator ``d`` of at most ``MAX_ORDERS`` (:func:`~engagekit.money.neighbours`): ``r / n``
+        has ``n <= MAX_ORDERS``, so the comparison is unchanged. Then ``mean >= bound`` is
+        ``k > a OR (k = a AND r * d >= c * n)``, where no product passes 2^62. (Cross-multiplying,
+        ``s * q >= p * n``, overflowed SQLite and Spark for a bound finer than the currency.)
+        """
+        s, n = exp.Sum(this=exp.column("value_minor")), exp.Count(this=exp.Star())
+        whole = math.floor(bound)
+        if whole > MAX_INT64:  # every order fits 64 bits, so every mean does
+            return exp.false() if at_least else exp.true()
+        lower, upper = neighbours(bound - whole, MAX_ORDERS)
+        part = upper if at_least else lower
+        if part == 1:  # at_least: r / n < 1 always, so the whole part must be larger
+            whole, part = whole + 1, Fraction(0)
+            if whole > MAX_INT64:
+                return exp.false()
+        k = exp.IntDiv(this=s.copy(), expression=n.copy())
+        if part == 0 and at_least:
+            return exp.GTE(this=k, expression=self.q.value(whole))
+        a = self.q.value(whole)
+        # r = s - k * n, not s % n: "%" is psycopg's placeholder character
+        r = _paren(exp.Sub(this=s.copy(), expression=exp.Mul(this=k.copy(), expression=n.copy())))
+        exact = exp.Mul(this=r, expression=self.q.value(part.denominator))
+        scaled = exp.Mul(this=self.q.value(part.numerator), expression=n.copy())
+        beyond = exp.GT(this=k, expression=a) if at_least else exp.LT(this=k, expression=a)
+        tie = exp.GTE(this=exact, expression=scaled) if at_least else exp.LTE(this=exact, expression=scaled)
+        return or_(beyond, and_(exp.EQ(this=k.copy(), expression=a.copy()), tie))
 
     def status_expr(self) -> exp.Expr:
         """The subscription status of ``c`` at the instant (latest subscribe/unsubscribe, else declared)."""
@@ -927,6 +968,11 @@ def render(tree: exp.Expr, dialect: str, schema: str | None = None) -> str:
             return node
 
         tree = tree.transform(qualify)
+    if dialect == "sqlite":
+        # sqlglot writes SQLite's integer division through REAL, which rounds past 2^53; the
+        # operands here are integers, for which SQLite's own "/" is the exact quotient
+        tree = tree.transform(lambda node: exp.Div(this=node.this, expression=node.expression, typed=True)
+                              if isinstance(node, exp.IntDiv) else node)
     return tree.sql(dialect=dialect)
 
 
