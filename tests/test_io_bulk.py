@@ -7,7 +7,10 @@ The settings are read back from the database itself (``PRAGMA cache_size``,
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,87 @@ def test_an_older_sqlite_file_gets_its_missing_index_built_under_the_bulk_settin
     assert (cache_size(reopened), temp_store(reopened)) == (-262144, 2)
     names = {name for (name,) in reopened._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "ix_items_contact_id_type_product_id_at_us" in names
+    reopened.close()
+
+
+# --- SQLite: an empty store's event indexes are built once, at the end ------------------------------------
+
+EVENT_INDEXES = {"ix_events_type_at_us", "ix_events_contact_id_type_at_us", "ix_items_type_product_id_at_us",
+                 "ix_items_contact_id_type_product_id_at_us", "ix_items_event_id",
+                 "ix_item_categories_type_cat_key_at_us", "ix_item_categories_contact_id_type_cat_key_at_us"}
+
+
+def index_names(store: Any) -> set[str]:
+    return {name for (name,) in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                  "AND name LIKE 'ix_%'")}
+
+
+def views_file(tmp_path: Path, start: int, n: int) -> Path:
+    lines = [json.dumps({"id": f"v{i}", "contact_id": f"c{i % 3}", "type": "product_view", "product_id": f"p{i % 4}",
+                         "categories": ["bluzy"], "at": f"2026-06-{1 + i % 20:02d}T10:00:00+00:00"})
+             for i in range(start, start + n)]
+    path = tmp_path / f"views-{start}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_empty_sqlite_store_builds_its_event_indexes_after_the_import(tmp_path):
+    from engagekit import everyone, viewed
+    from engagekit.stores.sql.schema import INDEXES
+
+    store = sqlite_store(tmp_path)
+    every = index_names(store)
+    assert every >= EVENT_INDEXES and len(every) == len(INDEXES)  # the names this test knows are the real ones
+    during: list[set[str]] = []
+    import_events(store, views_file(tmp_path, 0, 30), chunk_size=10, on_chunk=lambda _: during.append(index_names(store)))
+    assert during == [every - EVENT_INDEXES] * 3  # contact tables keep theirs: upserts look tags up by contact
+    assert index_names(store) == every
+    # a later import into the store that now has events keeps every index all along
+    during.clear()
+    import_events(store, views_file(tmp_path, 30, 20), chunk_size=10, on_chunk=lambda _: during.append(index_names(store)))
+    assert during == [every] * 2
+    memory = MemoryStore(currency="PLN")
+    import_events(memory, views_file(tmp_path, 0, 30))
+    import_events(memory, views_file(tmp_path, 30, 20))
+    at = "2026-07-01T00:00:00+00:00"
+    for flt in (viewed(at_least=5), viewed(product="p1", at_least=2), viewed(category="bluzy", at_least=17)):
+        assert store.members(flt, at=at) == memory.members(flt, at=at)
+    assert store.count(everyone(), at=at) == 0  # events only: no contact exists
+    store.close()
+
+
+def test_sqlite_event_indexes_come_back_after_a_failed_import_and_only_the_outer_bulk_load_rebuilds(tmp_path):
+    store = sqlite_store(tmp_path)
+    every = index_names(store)
+    with pytest.raises(ImportRejected):
+        import_events(store, events_file(tmp_path, 4, bad=True), chunk_size=2)
+    assert index_names(store) == every
+    store._db.execute("DELETE FROM events")  # empty again (the two valid chunks were stored)
+    store._db.execute("DELETE FROM items")
+    with store.bulk_load():
+        assert index_names(store) == every - EVENT_INDEXES
+        import_events(store, events_file(tmp_path), chunk_size=2)  # its own bulk_load is nested
+        assert index_names(store) == every - EVENT_INDEXES
+    assert index_names(store) == every
+    store.close()
+
+
+def test_a_sqlite_file_left_without_its_event_indexes_by_a_crash_gets_them_when_opened(tmp_path):
+    every = index_names(sqlite_store(tmp_path))
+    # a process that dies inside the block: the end of the block never runs
+    crash = (f"import os; from engagekit.stores.sql.sqlite import SQLiteStore\n"
+             f"from engagekit.io import import_events\n"
+             f"store = SQLiteStore({str(tmp_path / 's.db')!r}, currency='PLN')\n"
+             f"with store.bulk_load():\n"
+             f"    import_events(store, {str(events_file(tmp_path))!r}, chunk_size=2)\n"
+             f"    print(sorted(n for (n,) in store._db.execute(\"SELECT name FROM sqlite_master WHERE type = 'index'\")))\n"
+             f"    os._exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stderr
+    assert not EVENT_INDEXES & set(ast.literal_eval(done.stdout.strip()))  # gone when it died
+    reopened = sqlite_store(tmp_path)
+    assert index_names(reopened) == every
+    assert reopened._db.execute("SELECT COUNT(*) FROM events") == [(5,)]
     reopened.close()
 
 

@@ -166,6 +166,24 @@ def add_missing_indexes(db: Database) -> list[str]:
     return [name for name, _ in missing]
 
 
+def drop_event_indexes_if_empty(db: Database) -> bool:
+    """Drop the secondary indexes of the event tables of an SQLite database without events, so that
+    a bulk load fills them with no index to keep in order; whether it did.
+
+    :func:`add_missing_indexes` builds them again (``SQLiteStore.bulk_load`` calls it at the end; a
+    file left without them by a crash gets them when it is next opened). The primary key that
+    recognises a known event id stays. The contact tables keep theirs: a contact upsert looks up
+    its old tags and attributes by contact id.
+    """
+    if db.dialect != "sqlite" or db.execute(f"SELECT 1 FROM {db.table('events')} LIMIT 1"):
+        return False
+    with db.transaction():
+        for table, name, _ in index_ddl(db):
+            if table in EVENT_TABLES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")  # names are engagekit's own constants
+    return True
+
+
 def open_schema(db: Database, currency: str, *, indexes: bool = True, primary_keys: bool = True) -> None:
     """Create the tables of a new database, or check the version and currency of an existing one."""
     if db.has_table("meta"):

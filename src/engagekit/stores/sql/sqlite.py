@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from engagekit.time import Clock
 
 from .db import Database, Params, TransactionDepth
-from .schema import open_schema
+from .schema import add_missing_indexes, drop_event_indexes_if_empty, open_schema
 from .store import SQLStore
 
 PAGE_CACHE_KIB = 256 * 1024
@@ -110,12 +110,43 @@ class SQLiteStore(SQLStore):
     def __init__(self, path: str | os.PathLike[str], *, currency: str, clock: Clock | None = None) -> None:
         super().__init__(currency=currency, clock=clock)
         self._prefetched = {}
+        self._bulk_depth = 0
         self._db = SQLiteDatabase(path)
         try:
             open_schema(self._db, self.currency)
         except BaseException:
             self._db.close()
             raise
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """The database's bulk-load settings (:meth:`SQLiteDatabase.bulk_load`) and, when the store
+        has no events yet, the event tables' secondary indexes built once at the end instead of
+        row by row.
+
+        Inserting into seven B-trees per event was most of an import's cost, and grew with the
+        store; one sort per index at the end is cheaper (1M events: 86 instead of 149 CPU s). Only
+        the outermost ``bulk_load`` of a store does it. The indexes are rebuilt when the block ends,
+        also after an error; after a crash inside it, opening the file rebuilds them. Questions
+        asked inside the block are answered, more slowly.
+        """
+        return self._bulk_load()
+
+    @contextmanager
+    def _bulk_load(self) -> Iterator[None]:
+        self._bulk_depth += 1
+        try:
+            if self._bulk_depth > 1:
+                yield
+                return
+            with self._db.bulk_load():
+                deferred = drop_event_indexes_if_empty(self._db)
+                try:
+                    yield
+                finally:
+                    if deferred:
+                        add_missing_indexes(self._db)
+        finally:
+            self._bulk_depth -= 1
 
 
 __all__ = ["BULK_CACHE_KIB", "PAGE_CACHE_KIB", "SQLiteDatabase", "SQLiteStore"]
