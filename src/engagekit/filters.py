@@ -120,6 +120,16 @@ def _set_depth(node: Filter, parts: tuple[Filter, ...]) -> None:
     object.__setattr__(node, "_depth", levels)
 
 
+@attrs.frozen(repr=False)
+class _Combinator(Filter):
+    """``&``, ``|`` and ``~``: each knows its depth, checked when it is built."""
+
+    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _set_depth(self, self.children())
+
+
 def _check_filter(value: object, where: str) -> Filter:
     if not isinstance(value, Filter):
         raise InvalidFilter(f"{where}: expected a Filter, got {type(value).__name__} {value!r}")
@@ -127,13 +137,9 @@ def _check_filter(value: object, where: str) -> Filter:
 
 
 @attrs.frozen(repr=False)
-class _And(Filter):
+class _And(_Combinator):
     node: ClassVar[str] = "and"
     parts: tuple[Filter, ...]
-    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        _set_depth(self, self.parts)
 
     @classmethod
     def of(cls, *filters: Filter) -> Filter:
@@ -150,13 +156,9 @@ class _And(Filter):
 
 
 @attrs.frozen(repr=False)
-class _Or(Filter):
+class _Or(_Combinator):
     node: ClassVar[str] = "or"
     parts: tuple[Filter, ...]
-    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        _set_depth(self, self.parts)
 
     @classmethod
     def of(cls, *filters: Filter) -> Filter:
@@ -173,13 +175,9 @@ class _Or(Filter):
 
 
 @attrs.frozen(repr=False)
-class _Not(Filter):
+class _Not(_Combinator):
     node: ClassVar[str] = "not"
     part: Filter
-    _depth: int = attrs.field(init=False, eq=False, hash=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        _set_depth(self, (self.part,))
 
     def __new__(cls, part: Filter) -> Any:  # ~~f is f
         if isinstance(part, _Not):
